@@ -1,0 +1,33 @@
+"""The data stage: demo rendering and image-dataset reading."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import read_images, render_demo
+
+
+def create_demo_pipeline() -> Pipeline:
+    """Render the built-in demo dataset into data/01_raw (skipped for a user's own images)."""
+    return Pipeline(
+        [
+            Node(
+                render_demo,
+                inputs="params:demo",
+                outputs=["demo_images", "image_manifest", "class_attributes"],
+                name="render_demo_dataset",
+            )
+        ]
+    )
+
+
+def create_pipeline() -> Pipeline:
+    """Demo rendering followed by reading the image dataset into the contract."""
+    return create_demo_pipeline() + Pipeline(
+        [
+            Node(
+                read_images,
+                inputs=["image_manifest", "class_attributes", "params:image_root", "params:dataset_name"],
+                outputs="image_dataset",
+                name="read_image_dataset",
+            )
+        ]
+    )

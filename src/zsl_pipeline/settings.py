@@ -1,0 +1,10 @@
+"""Kedro project settings."""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    # `--env cub` (awa2, flo, sun) replaces `local` with a benchmark's published settings.
+    "default_run_env": "local",
+}

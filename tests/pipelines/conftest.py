@@ -1,0 +1,32 @@
+"""Run Kedro pipelines of the real project in a temporary working directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from kedro.framework.project import configure_project
+from kedro.framework.session import KedroSession
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run_pipeline(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
+    """``run_pipeline(name, env=None, params={...}, **run_kwargs)`` in a copy of conf/.
+
+    Catalog paths are relative, so the run reads and writes only under ``tmp_path``.
+    """
+    shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "pyproject.toml").write_text((REPO_ROOT / "pyproject.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    configure_project("zsl_pipeline")
+
+    def run(name: str, env: str | None = None, params: dict[str, Any] | None = None, **kwargs) -> dict[str, Any]:
+        with KedroSession.create(project_path=tmp_path, env=env, runtime_params=params or {}) as session:
+            return session.run(pipeline_names=[name], **kwargs)
+
+    return run
