@@ -27,3 +27,18 @@ def test_data_pipeline_renders_files_and_reads_them(run_pipeline, tmp_path):
     assert ds.features is None and len(ds.image_paths) == 12 * 6
     assert all(Path(p).is_file() for p in ds.image_paths)
     np.testing.assert_allclose(np.linalg.norm(ds.class_embeddings, axis=1), 1.0, rtol=1e-6)
+
+
+def test_features_only_env_reads_xlsa17_from_runtime_root(run_pipeline, tmp_path):
+    """`--env cub --params xlsa17_root=...` resolves the catalog entry to the user's folder."""
+    from kedro.framework.session import KedroSession
+    from toy_data import make_toy_dataset
+
+    from zsl_pipeline.data import write_xlsa17
+
+    write_xlsa17(make_toy_dataset(), tmp_path / "elsewhere" / "CUB")
+    with KedroSession.create(
+        project_path=tmp_path, env="cub", runtime_params={"xlsa17_root": str(tmp_path / "elsewhere")}
+    ) as session:
+        ds = session.load_context().catalog.load("zsl_dataset")
+    assert ds.name == "CUB" and ds.num_samples == 90 and ds.unseen_classes.size == 3
