@@ -8,3 +8,7 @@ CONFIG_LOADER_ARGS = {
     # `--env cub` (awa2, flo, sun) replaces `local` with a benchmark's published settings.
     "default_run_env": "local",
 }
+
+from zsl_pipeline.hooks import MlflowHook  # noqa: E402
+
+HOOKS = (MlflowHook(),)

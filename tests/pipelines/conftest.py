@@ -15,9 +15,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def run_pipeline(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
-    """``run_pipeline(name, env=None, params={...}, **run_kwargs)`` in a copy of conf/.
+    """``run_pipeline(name, env=None, params={...}, track=False, **run_kwargs)`` in a copy of conf/.
 
-    Catalog paths are relative, so the run reads and writes only under ``tmp_path``.
+    Catalog paths are relative, so the run reads and writes only under ``tmp_path``. MLflow
+    tracking is off unless ``track=True`` (it costs seconds per run to set up the store).
     """
     shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")
     (tmp_path / "pyproject.toml").write_text((REPO_ROOT / "pyproject.toml").read_text())
@@ -25,8 +26,11 @@ def run_pipeline(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
     configure_project("zsl_pipeline")
 
-    def run(name: str, env: str | None = None, params: dict[str, Any] | None = None, **kwargs) -> dict[str, Any]:
-        with KedroSession.create(project_path=tmp_path, env=env, runtime_params=params or {}) as session:
+    def run(
+        name: str, env: str | None = None, params: dict[str, Any] | None = None, track: bool = False, **kwargs
+    ) -> dict[str, Any]:
+        params = {"mlflow": {"enabled": track}, **(params or {})}
+        with KedroSession.create(project_path=tmp_path, env=env, runtime_params=params) as session:
             return session.run(pipeline_names=[name], **kwargs)
 
     return run

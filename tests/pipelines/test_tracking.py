@@ -1,0 +1,58 @@
+"""MLflow tracking of a kedro run: offline SQLite store, tags, params, histories; switchable."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from matplotlib.figure import Figure
+
+from zsl_pipeline.hooks import MlflowHook, flatten
+
+SMALL_DEMO = {"demo": {"num_classes": 12, "num_unseen": 3, "images_per_class": 4}}
+
+
+def test_flatten_nested_parameters():
+    assert flatten({"a": {"b": 1, "c": {"d": "x"}}, "e": 2}) == {"a.b": 1, "a.c.d": "x", "e": 2}
+
+
+@pytest.mark.slow
+def test_run_is_tracked_offline_in_sqlite(run_pipeline, tmp_path):
+    run_pipeline("data", params=SMALL_DEMO, track=True)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["zsl_pipeline"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED"
+    assert run["tags.dataset"] == "demo" and run["tags.device"] in ("cpu", "cuda")
+    assert run["tags.git_commit"]
+    assert run["params.demo.num_classes"] == "12"
+
+
+def test_tracking_can_be_switched_off(run_pipeline, tmp_path):
+    run_pipeline("data", params=SMALL_DEMO, track=False)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_node_outputs_are_logged_by_name(tmp_path):
+    hook = MlflowHook()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
+    mlflow.set_experiment("hook-unit-test")
+    with mlflow.start_run() as run:
+        hook._active = True
+        fig = Figure()
+        fig.add_subplot().plot([0, 1])
+        hook.after_node_run(
+            node=None,
+            outputs={
+                "tfvaegan_metrics": {"final": {"zsl_t1": 0.5}, "note": "text"},
+                "train_history": {"epoch": [1, 2], "loss_d": [3.0, 2.0]},
+                "curves": fig,
+            },
+        )
+        hook._active = False
+    client = mlflow.tracking.MlflowClient()
+    data = client.get_run(run.info.run_id).data
+    assert data.metrics["final.zsl_t1"] == 0.5
+    history = client.get_metric_history(run.info.run_id, "train.loss_d")
+    assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0)]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")] == ["figures/curves.png"]
