@@ -7,7 +7,7 @@ and switched off with ``--params mlflow.enabled=false``.
 What is logged, by the names of node outputs (so nodes stay free of tracking code):
 
 * all parameters, flattened (``tfvaegan.lr`` ...), and tags for dataset, device and git commit;
-* ``*_metrics`` outputs (a flat dict of numbers) as final metrics;
+* ``<name>_metrics`` outputs (nested dicts; numbers kept) as final metrics ``<name>.<key>``;
 * ``*_history`` outputs (``{"epoch": [...], "<name>": [...]}``) as metric histories, one
   step per epoch;
 * matplotlib figures as PNG artifacts;
@@ -52,6 +52,25 @@ def git_commit(cwd: Path) -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+class FeatureSourceHook:
+    """Hands the run's ``feature_source`` and ``finetune.enabled`` to the pipeline registry.
+
+    Reads the raw parameters from the config loader: ``context.params`` would validate them
+    against the pipelines, which are not to be built before the source is known.
+    """
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from kedro.framework.project import pipelines
+
+        from zsl_pipeline import pipeline_registry
+
+        params = context.config_loader["parameters"]
+        finetune = params.get("finetune", {}).get("enabled", False)
+        if pipeline_registry.set_run_settings(params.get("feature_source", "images"), finetune):
+            pipelines.configure(pipeline_registry.__name__)  # rebuild them for this source
 
 
 class MlflowHook:
@@ -107,7 +126,8 @@ class MlflowHook:
         for name, value in outputs.items():
             short = name.split(".")[-1]
             if short.endswith("_metrics") and isinstance(value, dict):
-                mlflow.log_metrics({k: float(v) for k, v in flatten(value).items() if _is_number(v)})
+                prefix = short[: -len("_metrics")]
+                mlflow.log_metrics({k: float(v) for k, v in flatten(value, f"{prefix}.").items() if _is_number(v)})
             elif short.endswith("_history") and isinstance(value, dict):
                 self._log_history(value, prefix=short[: -len("_history")])
             elif isinstance(value, Figure):

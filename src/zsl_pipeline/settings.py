@@ -9,6 +9,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
 }
 
-from zsl_pipeline.hooks import MlflowHook  # noqa: E402
+from zsl_pipeline.hooks import FeatureSourceHook, MlflowHook  # noqa: E402
 
-HOOKS = (MlflowHook(),)
+HOOKS = (FeatureSourceHook(), MlflowHook())

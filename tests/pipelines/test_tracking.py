@@ -52,7 +52,7 @@ def test_node_outputs_are_logged_by_name(tmp_path):
         hook._active = False
     client = mlflow.tracking.MlflowClient()
     data = client.get_run(run.info.run_id).data
-    assert data.metrics["final.zsl_t1"] == 0.5
+    assert data.metrics["tfvaegan.final.zsl_t1"] == 0.5
     history = client.get_metric_history(run.info.run_id, "train.loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0)]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")] == ["figures/curves.png"]

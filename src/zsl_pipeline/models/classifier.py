@@ -1,0 +1,32 @@
+"""The final linear log-softmax classifier of TF-VAEGAN / f-CLSWGAN (methods_spec.md §2.2, §2.8)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zsl_pipeline.models.tfvaegan import INIT_STD, _linear, init_linear
+
+
+class LinearLogSoftmax(nn.Module):
+    """Linear(in_dim -> num_classes) followed by LogSoftmax; trained with NLL (§2.8).
+
+    Initialised N(0, 0.02²), bias 0 (the reference's ``weights_init``), drawing from
+    ``generator``, which must live on ``device`` (the layer is created there directly).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | None = None,
+    ):
+        super().__init__()
+        self.fc = _linear(in_dim, num_classes, device=device)
+        init_linear(self, generator, std=INIT_STD)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return log-probabilities (B, num_classes)."""
+        return F.log_softmax(self.fc(x), dim=1)

@@ -1,0 +1,5 @@
+"""The TF-VAEGAN stages."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

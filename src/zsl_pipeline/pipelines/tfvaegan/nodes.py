@@ -1,0 +1,85 @@
+"""Nodes of the TF-VAEGAN pipeline: unpack parameters, call the library, return results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.evaluation.eszsl import run_eszsl
+from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses
+from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
+from zsl_pipeline.training.tfvaegan_stages import (
+    classify_stage,
+    history_columns,
+    resolve_device,
+    summarise_protocols,
+    synthesize_stage,
+    train_stage,
+)
+
+
+def train_generative_model(
+    dataset: ZeroShotDataset, params: dict[str, Any], device: str, checkpoint_dir: str
+) -> tuple[dict[str, Any], dict[str, list]]:
+    """Train E, G, D, Dec and F (§2.5); per-epoch evaluation every ``eval_every`` epochs."""
+    config = TFVAEGANConfig.from_params(params)
+    return train_stage(dataset, config, resolve_device(device), checkpoint_dir=checkpoint_dir)
+
+
+def synthesize_unseen_features(
+    model: dict[str, Any], dataset: ZeroShotDataset, device: str
+) -> dict[str, torch.Tensor]:
+    """``syn_num`` features per unseen class with one feedback step of weight a2 (§2.7)."""
+    return synthesize_stage(model, dataset, resolve_device(device))
+
+
+def train_classifiers(
+    model: dict[str, Any], dataset: ZeroShotDataset, synthetic: dict[str, torch.Tensor], device: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+    """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8)."""
+    result = classify_stage(model, dataset, synthetic, resolve_device(device))
+    classifiers = {
+        "input_mode": result.input_mode,
+        "zsl": result.zsl_classifier.state_dict(),
+        "gzsl": result.gzsl_classifier.state_dict(),
+    }
+    results = {
+        "final": vars(result.final),
+        "best_on_test": vars(result.best_on_test),
+        "per_class": {k: v.tolist() for k, v in result.per_class.items()},
+    }
+    return classifiers, results, history_columns(result.history)
+
+
+def eszsl_baseline(dataset: ZeroShotDataset) -> dict[str, Any]:
+    """The non-generative reference point on the same features (ESZSL, GBU protocol)."""
+    return vars(run_eszsl(dataset))
+
+
+def evaluate(
+    classifier_results: dict[str, Any],
+    train_history: dict[str, list],
+    dataset: ZeroShotDataset,
+    eszsl: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+    """Metrics of both protocols side by side, per-class table, loss and accuracy figures."""
+    metrics = summarise_protocols(classifier_results["final"], train_history)
+    metrics["eszsl"] = {
+        "zsl_t1": eszsl["zsl_accuracy"],
+        "gzsl_u": eszsl["acc_unseen"],
+        "gzsl_s": eszsl["acc_seen"],
+        "gzsl_h": eszsl["harmonic_mean"],
+    }
+    metrics["dataset"] = {"name": dataset.name, **dataset.summary()}
+    table = per_class_table(
+        {k: np.asarray(v) for k, v in classifier_results["per_class"].items()},
+        dataset.class_names,
+        dataset.seen_classes,
+        dataset.unseen_classes,
+    )
+    return metrics, table, plot_losses(train_history), plot_accuracy(train_history, metrics["final"])

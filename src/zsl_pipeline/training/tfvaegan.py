@@ -1,0 +1,254 @@
+"""TF-VAEGAN training loop (methods_spec.md §2.5), checkpoint/resume and the result type.
+
+Public API of the stage (re-exported here): :class:`TFVAEGANConfig`, :func:`prepare_features`,
+:func:`train_tfvaegan`, :class:`TFVAEGANResult`, the checkpoint helpers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+
+from zsl_pipeline.models.tfvaegan import TFVAEGANModels, build_tfvaegan
+from zsl_pipeline.training.tfvaegan_checkpoint import (
+    CHECKPOINT_FORMAT,
+    check_resumable,
+    load_checkpoint,
+    make_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from zsl_pipeline.training.tfvaegan_config import CLASSIFIER_INPUTS, TFVAEGANConfig
+from zsl_pipeline.training.tfvaegan_data import FeatureTensors, prepare_features
+from zsl_pipeline.training.tfvaegan_steps import (
+    CRITIC_STATS,
+    GENERATOR_STATS,
+    TFVAEGANOptimizers,
+    build_optimizers,
+    critic_phase,
+    generator_step,
+)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CLASSIFIER_INPUTS",
+    "EpochCallback",
+    "FeatureTensors",
+    "TFVAEGANConfig",
+    "TFVAEGANResult",
+    "build_training_state",
+    "load_checkpoint",
+    "prepare_features",
+    "save_checkpoint",
+    "train_tfvaegan",
+]
+
+log = logging.getLogger(__name__)
+
+#: on_epoch(epoch, stats, models) -> optional extra numbers (e.g. metrics) stored in the history.
+EpochCallback = Callable[[int, dict[str, float], TFVAEGANModels], "Mapping[str, float] | None"]
+CheckpointCallback = Callable[[dict[str, Any]], None]
+ProgressCallback = Callable[[int, int], None]
+#: Upper bound (exclusive) of the training-stream seed drawn from the init generator.
+_STREAM_SEED_BOUND = 2**62
+
+
+@dataclass
+class TFVAEGANResult:
+    """Trained networks, their optimisers and everything needed to checkpoint or continue.
+
+    ``history`` has one dict per completed epoch: ``epoch`` and the epoch means of
+    d_loss (γ_D-scaled critic loss incl. penalty), wasserstein (unscaled mean D(x) − mean
+    D(x̃)), gp (raw penalty), cycle_real (L_R of Dec on real x), g_loss (L_G), vae_loss
+    (= vae_rec + vae_kl), g_adv (−mean D(x̃)), cycle_fake (L_R on generated x̃), plus gp_weight
+    (λ at the end of the epoch) and whatever the epoch callback returned.
+    """
+
+    models: TFVAEGANModels
+    optimizers: TFVAEGANOptimizers
+    config: TFVAEGANConfig
+    history: list[dict[str, float]]
+    gp_weight: float
+    epochs_completed: int
+    rng: torch.Generator
+    feature_dim: int
+    attr_dim: int
+
+    def checkpoint(self) -> dict[str, Any]:
+        """A self-describing checkpoint of the final state (see ``tfvaegan_checkpoint``)."""
+        return make_checkpoint(
+            config=self.config,
+            epochs_completed=self.epochs_completed,
+            models=self.models,
+            optimizers=self.optimizers,
+            gp_weight=self.gp_weight,
+            rng=self.rng,
+            history=self.history,
+            feature_dim=self.feature_dim,
+            attr_dim=self.attr_dim,
+        )
+
+
+def build_training_state(
+    config: TFVAEGANConfig, *, feature_dim: int, attr_dim: int, device: torch.device
+) -> tuple[TFVAEGANModels, TFVAEGANOptimizers, torch.Generator]:
+    """Models (seeded init, on ``device``), optimisers (§2.4) and the training RNG.
+
+    The init draws from a CPU generator seeded with ``config.seed`` (same weights on any
+    device); the training stream is a ``device`` generator seeded from that generator's next draw.
+    """
+    latent = config.resolve_latent_size(attr_dim)
+    init_rng = torch.Generator().manual_seed(config.seed)
+    models = build_tfvaegan(
+        feature_dim=feature_dim,
+        attr_dim=attr_dim,
+        latent_dim=latent,
+        encoder_hidden=config.encoder_hidden,
+        ngh=config.ngh,
+        ndh=config.ndh,
+        generator=init_rng,
+    ).to(device)
+    stream_seed = int(torch.randint(0, _STREAM_SEED_BOUND, (1,), generator=init_rng).item())
+    rng = torch.Generator(device=device)
+    rng.manual_seed(stream_seed)
+    return models, build_optimizers(models, config), rng
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
+def _is_due(epoch: int, every: int, nepoch: int) -> bool:
+    """True every ``every`` epochs (1-based count) and at the last epoch; never when every == 0."""
+    return every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == nepoch)
+
+
+def train_tfvaegan(
+    data: FeatureTensors,
+    config: TFVAEGANConfig,
+    device: torch.device,
+    callback: EpochCallback | None = None,
+    resume_from: Mapping[str, Any] | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    progress: ProgressCallback | None = None,
+) -> TFVAEGANResult:
+    """Train TF-VAEGAN exactly as the reference loop of §2.5.
+
+    Per epoch: ``feedback_loop`` passes (pass 1 with feedback δ = a1, F trained only there),
+    each of ceil(ntrain / batch_size) generator iterations; an iteration is ``critic_iter``
+    critic steps on fresh random batches (with a Dec step on real features each), the adaptive
+    λ update (§2.6), and one generator step on the last critic batch.
+
+    Args:
+        data: preprocessed tensors on ``device`` (:func:`prepare_features`).
+        config: the run's settings.
+        device: where to train; CUDA may use bf16 autocast (``config.amp``).
+        callback: ``on_epoch(epoch, stats, models)`` every ``eval_every`` epochs and at the last;
+            numbers it returns join the epoch's history entry. It must not draw from the
+            training RNG (it has no access to it) so that resuming stays exact.
+        resume_from: a checkpoint dict (``load_checkpoint``); training continues after its epoch.
+        on_checkpoint: receives a checkpoint dict every ``checkpoint_every`` epochs and at the last.
+        progress: ``progress(epochs_done, nepoch)`` after every epoch.
+    """
+    if not _same_device(data.device, device):
+        raise ValueError(f"features are on {data.device} but training was asked to run on {device}")
+    amp = config.amp and device.type == "cuda"
+    models, optimizers, rng = build_training_state(
+        config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device
+    )
+    start, gp_weight, history = 0, float(config.lambda1), []
+    if resume_from is not None:
+        check_resumable(resume_from, config, device)
+        start, gp_weight, history = restore_checkpoint(resume_from, models, optimizers, rng)
+        log.info("resuming TF-VAEGAN after epoch %d (λ = %.6g)", start, gp_weight)
+    lam = torch.tensor(gp_weight, dtype=torch.float64, device=device)  # the reference's float λ
+    iters = config.generator_iterations(data.ntrain)
+    log.info(
+        "TF-VAEGAN on %s: %d epochs x %d passes x %d generator iterations x %d critic steps (amp=%s)",
+        data.name,
+        config.nepoch,
+        config.feedback_loop,
+        iters,
+        config.critic_iter,
+        amp,
+    )
+
+    for epoch in range(start, config.nepoch):
+        models.train()
+        critic_sum = torch.zeros(len(CRITIC_STATS), device=device)
+        gen_sum = torch.zeros(len(GENERATOR_STATS), device=device)
+        for loop in range(config.feedback_loop):
+            feedback_on = config.use_feedback and loop == 1  # §2.5: feedback only in pass 1
+            for _ in range(iters):
+                x, a, c_stats, lam = critic_phase(
+                    models,
+                    optimizers,
+                    data,
+                    config=config,
+                    feedback_on=feedback_on,
+                    lam=lam,
+                    rng=rng,
+                    amp=amp,
+                )
+                g_stats = generator_step(
+                    models, optimizers, x, a, config=config, feedback_on=feedback_on, rng=rng, amp=amp
+                )
+                critic_sum += c_stats
+                gen_sum += g_stats
+        n = iters * config.feedback_loop
+        values = (torch.cat([critic_sum, gen_sum]) / n).tolist()  # the epoch's only host sync
+        gp_weight = float(lam.item())
+        stats: dict[str, float] = {"epoch": epoch, **dict(zip(CRITIC_STATS + GENERATOR_STATS, values))}
+        stats["gp_weight"] = gp_weight
+        if not all(math.isfinite(v) for v in values):
+            raise FloatingPointError(f"TF-VAEGAN diverged in epoch {epoch}: {stats}")
+        log.info(
+            "epoch %d/%d  D %.4f  G %.4f  VAE %.2f  W %.4f  GP %.4f  λ %.4g  R(real) %.4f  R(fake) %.4f",
+            epoch + 1,
+            config.nepoch,
+            stats["d_loss"],
+            stats["g_loss"],
+            stats["vae_loss"],
+            stats["wasserstein"],
+            stats["gp"],
+            gp_weight,
+            stats["cycle_real"],
+            stats["cycle_fake"],
+        )
+        if callback is not None and _is_due(epoch, config.eval_every, config.nepoch):
+            extra = callback(epoch, dict(stats), models)
+            if extra:
+                stats.update({key: float(value) for key, value in extra.items()})
+        history.append(stats)
+        if on_checkpoint is not None and _is_due(epoch, config.checkpoint_every, config.nepoch):
+            on_checkpoint(
+                make_checkpoint(
+                    config=config,
+                    epochs_completed=epoch + 1,
+                    models=models,
+                    optimizers=optimizers,
+                    gp_weight=gp_weight,
+                    rng=rng,
+                    history=history,
+                    feature_dim=data.feature_dim,
+                    attr_dim=data.attr_dim,
+                )
+            )
+        if progress is not None:
+            progress(epoch + 1, config.nepoch)
+
+    return TFVAEGANResult(
+        models=models,
+        optimizers=optimizers,
+        config=config,
+        history=history,
+        gp_weight=gp_weight,
+        epochs_completed=config.nepoch,
+        rng=rng,
+        feature_dim=data.feature_dim,
+        attr_dim=data.attr_dim,
+    )

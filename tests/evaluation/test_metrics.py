@@ -1,0 +1,103 @@
+"""Per-class accuracy, GZSL s/u/H against hand-computed values; ESZSL closed form vs a direct solve."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from zsl_pipeline.evaluation import (
+    ESZSL_GRID,
+    fit_eszsl,
+    gzsl_metrics,
+    harmonic_mean,
+    mean_per_class_accuracy,
+    per_class_accuracy,
+    predict_eszsl,
+    run_eszsl,
+    select_eszsl,
+)
+
+
+def test_per_class_accuracy_by_hand():
+    target = torch.tensor([0, 0, 0, 1, 1, 2])
+    pred = torch.tensor([0, 0, 1, 1, 0, 0])
+    classes = torch.tensor([0, 1, 2])
+    assert per_class_accuracy(pred, target, classes).tolist() == pytest.approx([2 / 3, 1 / 2, 0.0])
+    # per-class mean, not overall accuracy (3/6)
+    assert mean_per_class_accuracy(pred, target, classes).item() == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
+
+
+def test_per_class_accuracy_subset_and_empty_class():
+    target = torch.tensor([3, 3, 5, 5])
+    pred = torch.tensor([3, 5, 5, 5])
+    acc = per_class_accuracy(pred, target, torch.tensor([5, 3, 4]))
+    assert acc[:2].tolist() == pytest.approx([1.0, 0.5]) and math.isnan(acc[2].item())
+    assert mean_per_class_accuracy(pred, target, torch.tensor([5, 3, 4])).item() == pytest.approx(0.75)
+
+
+def test_harmonic_mean_by_hand():
+    assert harmonic_mean(0.5, 0.25).item() == pytest.approx(2 * 0.5 * 0.25 / 0.75)
+    assert harmonic_mean(0.0, 0.0).item() == 0.0
+    assert harmonic_mean(0.6, 0.0).item() == 0.0
+
+
+def test_gzsl_metrics_by_hand():
+    seen, unseen = torch.tensor([0, 1]), torch.tensor([2, 3])
+    y_s, p_s = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 2, 1, 1])  # class 0: 1/2, class 1: 1 -> 0.75
+    y_u, p_u = torch.tensor([2, 2, 3, 3]), torch.tensor([2, 0, 0, 0])  # class 2: 1/2, class 3: 0 -> 0.25
+    s, u, h = gzsl_metrics(p_s, y_s, p_u, y_u, seen, unseen).tolist()
+    assert (s, u) == pytest.approx((0.75, 0.25))
+    assert h == pytest.approx(2 * 0.75 * 0.25 / 1.0)
+
+
+def _eszsl_problem(seed=0, m=60, d=8, a=4, classes=5):
+    rng = np.random.default_rng(seed)
+    S = rng.normal(size=(classes + 2, a))
+    y = np.arange(m) % classes
+    X = S[y] @ rng.normal(size=(a, d)) + 0.1 * rng.normal(size=(m, d))
+    return X, y, S
+
+
+def test_eszsl_closed_form_equals_direct_formula():
+    X, y, S = _eszsl_problem()
+    gamma, lam = 0.3, 2.0
+    V = fit_eszsl(X, y, S, gamma, lam).numpy()
+    # The paper's column convention: X (d x m), Y (m x z) one-hot, S (a x z) seen embeddings.
+    Xc, Sc = X.T, S[:5].T
+    Y = np.eye(5)[y]
+    direct = (
+        np.linalg.inv(Xc @ Xc.T + gamma * np.eye(8))
+        @ Xc
+        @ Y
+        @ Sc.T
+        @ np.linalg.inv(Sc @ Sc.T + lam * np.eye(4))
+    )
+    assert np.allclose(V, direct, rtol=1e-9, atol=1e-12)
+    # Same V as two np.linalg.solve calls.
+    left = np.linalg.solve(Xc @ Xc.T + gamma * np.eye(8), Xc @ Y @ Sc.T)
+    assert np.allclose(V, np.linalg.solve(Sc @ Sc.T + lam * np.eye(4), left.T).T)
+
+
+def test_eszsl_predict_is_argmax_over_candidates():
+    X, y, S = _eszsl_problem()
+    V = fit_eszsl(X, y, S, 1e-3, 1e-3)
+    candidates = np.array([1, 3, 4])
+    pred = predict_eszsl(V, X, S, candidates).numpy()
+    scores = X @ V.numpy() @ S[candidates].T
+    assert np.array_equal(pred, candidates[scores.argmax(1)])
+    assert (predict_eszsl(V, X, S, np.arange(5)).numpy() == y).mean() > 0.9  # separable training data
+
+
+def test_eszsl_selection_and_protocol(toy_dataset):
+    ds = toy_dataset
+    X = torch.as_tensor(ds.features, dtype=torch.float64)
+    y = torch.as_tensor(ds.labels)
+    S = torch.as_tensor(ds.class_embeddings, dtype=torch.float64)
+    tr, va = torch.as_tensor(ds.splits["train"]), torch.as_tensor(ds.splits["val"])
+    gamma, lam, acc = select_eszsl(X[tr], y[tr], X[va], y[va], S)
+    assert gamma in ESZSL_GRID and lam in ESZSL_GRID and 0.0 <= acc <= 1.0
+    result = run_eszsl(ds)
+    assert (result.gamma, result.lam, result.selected_on) == (gamma, lam, "val classes")
+    assert 0.0 <= result.zsl_accuracy <= 1.0
+    assert result.harmonic_mean == pytest.approx(float(harmonic_mean(result.acc_seen, result.acc_unseen)))
