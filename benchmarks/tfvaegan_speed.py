@@ -2,7 +2,8 @@
 
 Reports generator iterations per second (one iteration = 5 critic steps + 1 generator step,
 methods_spec.md §2.5) for the no-feedback and the feedback pass, the FLOPs one iteration does
-(counted by torch's FlopCounterMode), the device's measured dense matrix-multiply throughput,
+(matrix-multiply FLOPs of every forward, backward and double-backward op, counted by the
+torch profiler), the device's measured dense matrix-multiply throughput,
 and the fraction of that throughput training achieves.
 
     .venv/bin/python benchmarks/tfvaegan_speed.py                # auto device
@@ -19,7 +20,7 @@ import json
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.profiler import ProfilerActivity, profile
 
 from zsl_pipeline.training.tfvaegan import build_training_state
 from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
@@ -95,9 +96,10 @@ def main() -> None:
     report = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "amp": amp, "threads": torch.get_num_threads()}
     for feedback_on in (False, True):
-        with FlopCounterMode(display=False) as counter:
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=activities, with_flops=True) as prof:
             iteration(feedback_on)
-        flops = counter.get_total_flops()
+        flops = sum(event.flops or 0 for event in prof.key_averages())
         iteration(feedback_on)  # warm-up
         _sync(device)
         start = time.perf_counter()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -120,6 +121,12 @@ class MlflowHook:
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
         if not self._active:
             return
+        try:
+            self._log_outputs(outputs)
+        except Exception as exc:  # tracking must never take a finished node's results down
+            logger.warning("MLflow logging of %s failed: %s", getattr(node, "name", node), exc)
+
+    def _log_outputs(self, outputs: dict[str, Any]) -> None:
         import mlflow
         from matplotlib.figure import Figure
 
@@ -127,7 +134,9 @@ class MlflowHook:
             short = name.split(".")[-1]
             if short.endswith("_metrics") and isinstance(value, dict):
                 prefix = short[: -len("_metrics")]
-                mlflow.log_metrics({k: float(v) for k, v in flatten(value, f"{prefix}.").items() if _is_number(v)})
+                mlflow.log_metrics(
+                    {_metric_name(k): float(v) for k, v in flatten(value, f"{prefix}.").items() if _is_number(v)}
+                )
             elif short.endswith("_history") and isinstance(value, dict):
                 self._log_history(value, prefix=short[: -len("_history")])
             elif isinstance(value, Figure):
@@ -146,7 +155,7 @@ class MlflowHook:
             for i, v in enumerate(values):
                 if _is_number(v):
                     step = int(steps[i]) if steps is not None and i < len(steps) else i
-                    mlflow.log_metric(f"{prefix}.{key}", float(v), step=step)
+                    mlflow.log_metric(_metric_name(f"{prefix}.{key}"), float(v), step=step)
 
     @staticmethod
     def _log_checkpoint(name: str, checkpoint: dict[str, Any]) -> None:
@@ -180,6 +189,11 @@ def _absolute_sqlite_uri(uri: str, root: Path) -> str:
     if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
         return prefix + str((root / uri[len(prefix) :]).resolve())
     return uri
+
+
+def _metric_name(name: str) -> str:
+    """MLflow accepts alphanumerics and ``_-. :/`` in names; anything else becomes ``_``."""
+    return re.sub(r"[^\w\-. :/]", "_", name)
 
 
 def _is_number(value: Any) -> bool:

@@ -5,7 +5,7 @@ run's parameters say (``feature_source``):
 
 * ``images`` (the default, the built-in demo or a user's image dataset): render the demo,
   read the image dataset, (fine-tune the backbone on seen classes when ``finetune.enabled``,)
-  extract ResNet-101 features, then the TF-VAEGAN stages;
+  extract ResNet-101 features, the TF-VAEGAN stages, then feature-to-image inversion;
 * ``xlsa17`` (the benchmark environments ``--env cub|awa2|flo|sun``): the features come from
   the release's ``res101.mat``, so only the TF-VAEGAN stages run and no image is needed.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from zsl_pipeline.pipelines import data, features, tfvaegan
+from zsl_pipeline.pipelines import data, features, inversion, tfvaegan
 
 FEATURE_SOURCES = ("images", "xlsa17")
 _run_settings: dict[str, object] = {"feature_source": "images", "finetune": False}
@@ -36,10 +36,11 @@ def set_run_settings(feature_source: str, finetune: bool) -> bool:
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines."""
     data_stage = data.create_pipeline()
-    image_stages = features.create_pipeline(finetune_backbone=bool(_run_settings["finetune"]))
+    finetune = bool(_run_settings["finetune"])
+    image_stages = features.create_pipeline(finetune_backbone=finetune)
     generative = tfvaegan.create_pipeline()
     if _run_settings["feature_source"] == "xlsa17":
         main = generative
     else:
-        main = data_stage + image_stages + generative
+        main = data_stage + image_stages + generative + inversion.create_pipeline(finetune_backbone=finetune)
     return {"data": data_stage, "features": data_stage + image_stages, "tfvaegan": main, "__default__": main}

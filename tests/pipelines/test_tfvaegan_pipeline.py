@@ -62,3 +62,13 @@ def test_classifier_stage_reruns_alone_from_cached_outputs(run_pipeline, tmp_pat
     assert _versions(tmp_path, "data/06_models/tfvaegan_model.pt") == model_versions  # generator not retrained
     assert len(_versions(tmp_path, "data/06_models/tfvaegan_classifiers.pt")) == len(classifier_versions) + 1
     assert len(_versions(tmp_path, "data/08_reporting/tfvaegan_metrics.json")) == 2
+
+
+def test_validation_protocol_is_a_parameter(run_pipeline, tmp_path, toy_xlsa17):
+    params = {**_params(toy_xlsa17), "tfvaegan_selection": {"protocol": "validation", "criterion": "h"}}
+    run_pipeline("tfvaegan", env="cub", params=params)
+    metrics = json.loads(next((tmp_path / "data/08_reporting/tfvaegan_metrics.json").glob("*/*")).read_text())
+    schedule = metrics["schedule"]
+    assert schedule["protocol"] == "validation" and len(schedule["curve"]) == TINY["nepoch"]
+    assert 1 <= schedule["nepoch"] <= TINY["nepoch"]
+    assert metrics["evaluated_epochs"] == schedule["nepoch"]  # the final run trained the chosen count

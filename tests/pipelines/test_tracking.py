@@ -44,7 +44,7 @@ def test_node_outputs_are_logged_by_name(tmp_path):
         hook.after_node_run(
             node=None,
             outputs={
-                "tfvaegan_metrics": {"final": {"zsl_t1": 0.5}, "note": "text"},
+                "tfvaegan_metrics": {"final": {"zsl_t1": 0.5}, "note": "text", "odd, name": 1.0},
                 "train_history": {"epoch": [1, 2], "loss_d": [3.0, 2.0]},
                 "curves": fig,
             },
@@ -53,6 +53,19 @@ def test_node_outputs_are_logged_by_name(tmp_path):
     client = mlflow.tracking.MlflowClient()
     data = client.get_run(run.info.run_id).data
     assert data.metrics["tfvaegan.final.zsl_t1"] == 0.5
+    assert data.metrics["tfvaegan.odd_ name"] == 1.0  # characters MLflow rejects are replaced
     history = client.get_metric_history(run.info.run_id, "train.loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0)]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")] == ["figures/curves.png"]
+
+
+def test_a_tracking_failure_does_not_fail_the_node(monkeypatch, caplog):
+    hook = MlflowHook()
+    hook._active = True
+
+    def broken(outputs):
+        raise RuntimeError("tracking server gone")
+
+    monkeypatch.setattr(hook, "_log_outputs", broken)
+    hook.after_node_run(node=None, outputs={"x_metrics": {"a": 1}})
+    assert "tracking server gone" in caplog.text

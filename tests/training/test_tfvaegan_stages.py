@@ -76,3 +76,13 @@ def test_same_seed_gives_identical_metrics(tiny_dataset, cpu):
     history, final = runs[0]
     assert final["zsl_accuracy"] == history["final_zsl_accuracy"][-1]
     assert final["harmonic_mean"] == history["final_harmonic_mean"][-1]
+
+
+def test_later_stages_take_synthesis_and_classifier_settings_from_overrides(tiny_dataset, cpu):
+    ckpt, _ = train_stage(tiny_dataset, TFVAEGANConfig(**CONFIG), cpu, show_progress=False)
+    syn = synthesize_stage(ckpt, tiny_dataset, cpu, overrides={"syn_num": 4, "lr": 123.0})
+    assert syn["features"].shape[0] == 4 * tiny_dataset.unseen_classes.size
+    result = classify_stage(ckpt, tiny_dataset, syn, cpu, overrides={"classifier_epochs": 5, "nepoch": 99})
+    assert len(result.history) == 5
+    _, config = stages.load_models(ckpt, cpu, overrides={"lr": 123.0, "a2": 0.5})
+    assert config.lr == CONFIG.get("lr", TFVAEGANConfig().lr) and config.a2 == 0.5  # training settings stay

@@ -149,18 +149,15 @@ def train_classifier_protocols(
     device: torch.device,
     generator: torch.Generator,
     progress: Callable[[int, int], None] | None = None,
-    validation: object | None = None,
 ) -> ProtocolResult:
     """Train and evaluate the GZSL and ZSL classifiers of §2.8 on transformed features.
 
     GZSL: real seen trainval + synthetic unseen features, all classes, original ids; metrics
     acc_s, acc_u, H. ZSL: synthetic unseen only, labels remapped to 0..n_u−1; per-class
     accuracy on test_unseen. Every input goes through ``transform_features(decoder, ·,
-    config.input_mode)`` first. ``validation`` is the hook for a validation-based protocol
-    (model selection on val classes); it is not implemented yet and must be None.
+    config.input_mode)`` first. (Selection without test labels happens one level up: see
+    ``training.tfvaegan_validation``.)
     """
-    if validation is not None:
-        raise NotImplementedError("validation-based classifier selection is not implemented yet")
     mode = config.input_mode
     syn_x, syn_y = syn_x.to(device), syn_y.to(device)
     dec_mode = decoder.training if decoder is not None else False

@@ -30,6 +30,7 @@ ACCURACY_CURVES = {
 
 
 def _series(history: Mapping[str, Sequence[float | None]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(1-based epochs, values) of one history column, epochs without a value dropped."""
     epochs = np.asarray(history["epoch"], dtype=float) + 1
     values = np.asarray([np.nan if v is None else v for v in history.get(key, [None] * len(epochs))], dtype=float)
     keep = np.isfinite(values)
@@ -51,7 +52,8 @@ def plot_losses(history: Mapping[str, Sequence[float | None]]) -> Figure:
 
 
 def plot_accuracy(history: Mapping[str, Sequence[float | None]], baseline: Mapping[str, float] | None = None) -> Figure:
-    """ZSL T1 and GZSL u/s/H of every evaluated generator epoch; baseline numbers as lines."""
+    """ZSL T1 and GZSL u/s/H of every evaluated generator epoch; ``baseline`` (label -> value,
+    e.g. a non-generative method's numbers) as dotted lines."""
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     for key, label in ACCURACY_CURVES.items():
@@ -82,3 +84,13 @@ def per_class_table(per_class: Mapping[str, np.ndarray], class_names: Sequence[s
         for i, c in enumerate(seen)
     ]
     return pd.DataFrame(rows).sort_values(["kind", "class_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def summary_table(metrics: Mapping[str, Mapping[str, float]], rows: Sequence[str]) -> str:
+    """A plain-text table of ZSL T1 and GZSL u/s/H (in %) for the given rows of ``metrics``."""
+    lines = [f"{'':<14}{'ZSL T1':>8}{'u':>8}{'s':>8}{'H':>8}"]
+    for row in rows:
+        m = metrics.get(row) or {}
+        cells = "".join(f"{100 * m[k]:>8.1f}" if k in m else f"{'-':>8}" for k in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h"))
+        lines.append(f"{row:<14}{cells}")
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.images import load_image  # the one image reader; tests spy on it here
 from zsl_pipeline.models.backbone import (
     DEFAULT_CROP,
     DEFAULT_INIT_SEED,
@@ -68,12 +69,6 @@ class ExtractionConfig:
             raise ValueError("batch_size must be >= 1 and num_workers >= 0")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {sorted(AMP_DTYPES)}, got {self.amp_dtype!r}")
-
-
-def load_image(path: str) -> Image.Image:
-    """Decode one image file as RGB (the single place images are read; tests spy on it)."""
-    with Image.open(path) as img:
-        return img.convert("RGB")
 
 
 class ImagePathDataset(Dataset):

@@ -28,6 +28,11 @@ from zsl_pipeline.training.tfvaegan_eval import classifier_config, eval_generato
 
 log = logging.getLogger(__name__)
 
+#: Settings the synthesis and classifier stages may take from the current parameters instead of
+#: the generator checkpoint (they do not change the trained generator).
+STAGE_SETTINGS = frozenset({"syn_num", "a2", "classifier_lr", "classifier_epochs", "classifier_batch_size",
+                            "classifier_input"})
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA when present, else CPU; anything else is passed to ``torch.device``."""
     if name == "auto":
@@ -117,9 +122,18 @@ def train_stage(
     return result.checkpoint(), history_columns(result.history)
 
 
-def load_models(checkpoint: Mapping[str, Any], device: torch.device) -> tuple[TFVAEGANModels, TFVAEGANConfig]:
-    """The five trained networks (eval mode, on ``device``) and the config of a checkpoint."""
-    config = TFVAEGANConfig.from_params(checkpoint["config"])
+def load_models(
+    checkpoint: Mapping[str, Any], device: torch.device, overrides: Mapping[str, Any] | None = None
+) -> tuple[TFVAEGANModels, TFVAEGANConfig]:
+    """The five trained networks (eval mode, on ``device``) and the config of a checkpoint.
+
+    ``overrides`` may change the settings that do not shape generator training (synthesis and
+    classifier settings such as ``syn_num``, ``a2``, ``classifier_*``), so the later stages can
+    be rerun with new values on a cached generator; other keys of ``overrides`` are ignored.
+    """
+    saved = dict(checkpoint["config"])
+    saved.update({k: v for k, v in (overrides or {}).items() if k in STAGE_SETTINGS})
+    config = TFVAEGANConfig.from_params(saved)
     models, _, _ = build_training_state(
         config, feature_dim=int(checkpoint["feature_dim"]), attr_dim=int(checkpoint["attr_dim"]), device=device
     )
@@ -129,7 +143,10 @@ def load_models(checkpoint: Mapping[str, Any], device: torch.device) -> tuple[TF
 
 
 def synthesize_stage(
-    checkpoint: Mapping[str, Any], ds: ZeroShotDataset, device: torch.device, syn_num: int | None = None
+    checkpoint: Mapping[str, Any],
+    ds: ZeroShotDataset,
+    device: torch.device,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, torch.Tensor]:
     """``syn_num`` synthetic features per unseen class (one feedback step with δ = a2, §2.7).
 
@@ -138,14 +155,14 @@ def synthesize_stage(
     and its state after synthesis is kept, so the classifier stage continues the same stream:
     synthesis + classifiers reproduce the training stage's last-epoch evaluation exactly.
     """
-    models, config = load_models(checkpoint, device)
+    models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
-    gen = eval_generator(config, config.nepoch - 1, device)
+    gen = eval_generator(config, int(checkpoint["epochs_completed"]) - 1, device)
     x, y = synthesize(
         models,
         data.unseen_classes,
         data.class_embeddings,
-        syn_num or config.syn_num,
+        config.syn_num,
         config.a2,
         config.use_feedback,
         gen,
@@ -155,10 +172,14 @@ def synthesize_stage(
 
 
 def classify_stage(
-    checkpoint: Mapping[str, Any], ds: ZeroShotDataset, synthetic: Mapping[str, torch.Tensor], device: torch.device
+    checkpoint: Mapping[str, Any],
+    ds: ZeroShotDataset,
+    synthetic: Mapping[str, torch.Tensor],
+    device: torch.device,
+    overrides: Mapping[str, Any] | None = None,
 ) -> ProtocolResult:
     """Train the ZSL and GZSL softmax classifiers on the transformed features, both protocols."""
-    models, config = load_models(checkpoint, device)
+    models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
     gen = torch.Generator(device=device)
     gen.set_state(synthetic["rng_state"])
@@ -181,10 +202,11 @@ def summarise_protocols(final: Mapping[str, float], history: Mapping[str, list[f
     reference's selection of the best classifier epoch and, independently for ZSL and GZSL, the
     best evaluated generator epoch, ON THE TEST SET (optimistic; how the paper reports).
     """
+    columns = {k: v for k, v in history.items() if isinstance(v, list)}
     evaluated = [
-        {k: v[i] for k, v in history.items() if v[i] is not None}
-        for i in range(len(history.get("epoch", [])))
-        if history.get("test_best_zsl_accuracy", [None] * (i + 1))[i] is not None
+        {k: v[i] for k, v in columns.items() if v[i] is not None}
+        for i in range(len(columns.get("epoch", [])))
+        if columns.get("test_best_zsl_accuracy", [None] * (i + 1))[i] is not None
     ]
     return {
         "final": {

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
@@ -11,8 +14,9 @@ from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.evaluation.eszsl import run_eszsl
-from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses
+from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses, summary_table
 from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
+from zsl_pipeline.training.tfvaegan_validation import select_nepoch
 from zsl_pipeline.training.tfvaegan_stages import (
     classify_stage,
     history_columns,
@@ -22,27 +26,48 @@ from zsl_pipeline.training.tfvaegan_stages import (
     train_stage,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def train_generative_model(
-    dataset: ZeroShotDataset, params: dict[str, Any], device: str, checkpoint_dir: str
-) -> tuple[dict[str, Any], dict[str, list]]:
-    """Train E, G, D, Dec and F (§2.5); per-epoch evaluation every ``eval_every`` epochs."""
+    dataset: ZeroShotDataset, params: dict[str, Any], selection: dict[str, Any], device: str, checkpoint_dir: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train E, G, D, Dec and F (§2.5); per-epoch evaluation every ``eval_every`` epochs.
+
+    ``selection.protocol``: ``fixed`` (the configured ``nepoch``) or ``validation`` (the epoch
+    count chosen on the val split first, without test labels).
+    """
     config = TFVAEGANConfig.from_params(params)
-    return train_stage(dataset, config, resolve_device(device), checkpoint_dir=checkpoint_dir)
+    torch_device = resolve_device(device)
+    chosen = {"protocol": "fixed", "nepoch": config.nepoch}
+    if selection["protocol"] == "validation":
+        chosen = {"protocol": "validation", **select_nepoch(dataset, config, torch_device, selection["criterion"])}
+        config = replace(config, nepoch=chosen["nepoch"])
+    elif selection["protocol"] != "fixed":
+        raise ValueError(f"tfvaegan_selection.protocol must be 'fixed' or 'validation', got {selection['protocol']!r}")
+    checkpoint, history = train_stage(dataset, config, torch_device, checkpoint_dir=checkpoint_dir)
+    return checkpoint, {**history, "schedule": chosen}
 
 
 def synthesize_unseen_features(
-    model: dict[str, Any], dataset: ZeroShotDataset, device: str
+    model: dict[str, Any], dataset: ZeroShotDataset, params: dict[str, Any], device: str
 ) -> dict[str, torch.Tensor]:
-    """``syn_num`` features per unseen class with one feedback step of weight a2 (§2.7)."""
-    return synthesize_stage(model, dataset, resolve_device(device))
+    """``syn_num`` features per unseen class with one feedback step of weight a2 (§2.7).
+
+    ``syn_num`` and ``a2`` come from the current parameters, so they can change on a rerun.
+    """
+    return synthesize_stage(model, dataset, resolve_device(device), overrides=params)
 
 
 def train_classifiers(
-    model: dict[str, Any], dataset: ZeroShotDataset, synthetic: dict[str, torch.Tensor], device: str
+    model: dict[str, Any],
+    dataset: ZeroShotDataset,
+    synthetic: dict[str, torch.Tensor],
+    params: dict[str, Any],
+    device: str,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
-    """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8)."""
-    result = classify_stage(model, dataset, synthetic, resolve_device(device))
+    """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8); classifier_* from params."""
+    result = classify_stage(model, dataset, synthetic, resolve_device(device), overrides=params)
     classifiers = {
         "input_mode": result.input_mode,
         "zsl": result.zsl_classifier.state_dict(),
@@ -75,11 +100,18 @@ def evaluate(
         "gzsl_s": eszsl["acc_seen"],
         "gzsl_h": eszsl["harmonic_mean"],
     }
+    metrics["schedule"] = train_history.get("schedule", {"protocol": "fixed"})
     metrics["dataset"] = {"name": dataset.name, **dataset.summary()}
+    logger.info(
+        "%s results (per-class mean top-1, %%; best_on_test is selected on test labels):\n%s",
+        dataset.name,
+        summary_table(metrics, ("final", "best_on_test", "eszsl")),
+    )
     table = per_class_table(
         {k: np.asarray(v) for k, v in classifier_results["per_class"].items()},
         dataset.class_names,
         dataset.seen_classes,
         dataset.unseen_classes,
     )
-    return metrics, table, plot_losses(train_history), plot_accuracy(train_history, metrics["final"])
+    baseline = {"ESZSL ZSL T1": eszsl["zsl_accuracy"], "ESZSL H": eszsl["harmonic_mean"]}
+    return metrics, table, plot_losses(train_history), plot_accuracy(train_history, baseline)

@@ -14,19 +14,19 @@ def create_pipeline() -> Pipeline:
         [
             Node(
                 train_generative_model,
-                inputs=["zsl_dataset", "params:tfvaegan", "params:device", "params:checkpoint_dir"],
+                inputs=["zsl_dataset", "params:tfvaegan", "params:tfvaegan_selection", "params:device", "params:checkpoint_dir"],
                 outputs=["tfvaegan_model", "tfvaegan_train_history"],
                 name="train_generative_model",
             ),
             Node(
                 synthesize_unseen_features,
-                inputs=["tfvaegan_model", "zsl_dataset", "params:device"],
+                inputs=["tfvaegan_model", "zsl_dataset", "params:tfvaegan", "params:device"],
                 outputs="synthetic_unseen_features",
                 name="synthesize_unseen_features",
             ),
             Node(
                 train_classifiers,
-                inputs=["tfvaegan_model", "zsl_dataset", "synthetic_unseen_features", "params:device"],
+                inputs=["tfvaegan_model", "zsl_dataset", "synthetic_unseen_features", "params:tfvaegan", "params:device"],
                 outputs=["tfvaegan_classifiers_model", "classifier_results", "classifier_history"],
                 name="train_classifiers",
             ),

@@ -1,0 +1,5 @@
+"""The feature-to-image inversion stage."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
