@@ -11,7 +11,9 @@ What is logged, by the names of node outputs (so nodes stay free of tracking cod
 * ``*_history`` outputs (``{"epoch": [...], "<name>": [...]}``) as metric histories, one
   step per epoch;
 * matplotlib figures as PNG artifacts;
-* ``*_model`` outputs (checkpoint dicts) as ``.pt`` artifacts.
+* the ``*_model`` outputs named in ``mlflow.log_models`` (checkpoint dicts) as ``.pt``
+  artifacts (by default the TF-VAEGAN networks and classifiers; the 500 MB fine-tuned backbone
+  stays in the catalog only).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class MlflowHook:
 
     def __init__(self) -> None:
         self._active = False
+        self._log_models: set[str] = set()
         self._project_path = Path.cwd()
 
     @hook_impl
@@ -99,6 +102,7 @@ class MlflowHook:
         mlflow.set_experiment(settings.get("experiment", "zsl_pipeline"))
         run = mlflow.start_run(run_name=run_params.get("pipeline_names", [None])[0] or "__default__")
         self._active = True
+        self._log_models = set(settings.get("log_models", []))
         flat = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flatten(params).items()}
         mlflow.log_params(flat)
         import torch
@@ -141,7 +145,7 @@ class MlflowHook:
                 self._log_history(value, prefix=short[: -len("_history")])
             elif isinstance(value, Figure):
                 mlflow.log_figure(value, f"figures/{short}.png")
-            elif short.endswith("_model") and isinstance(value, dict):
+            elif short.endswith("_model") and short in self._log_models and isinstance(value, dict):
                 self._log_checkpoint(short, value)
 
     @staticmethod

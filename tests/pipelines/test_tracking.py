@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.hooks import MlflowHook, flatten
@@ -33,12 +34,14 @@ def test_tracking_can_be_switched_off(run_pipeline, tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_node_outputs_are_logged_by_name(tmp_path):
+def test_node_outputs_are_logged_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # artifacts go to ./mlruns
     hook = MlflowHook()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
     mlflow.set_experiment("hook-unit-test")
     with mlflow.start_run() as run:
         hook._active = True
+        hook._log_models = {"tiny_model"}
         fig = Figure()
         fig.add_subplot().plot([0, 1])
         hook.after_node_run(
@@ -47,6 +50,8 @@ def test_node_outputs_are_logged_by_name(tmp_path):
                 "tfvaegan_metrics": {"final": {"zsl_t1": 0.5}, "note": "text", "odd, name": 1.0},
                 "train_history": {"epoch": [1, 2], "loss_d": [3.0, 2.0]},
                 "curves": fig,
+                "tiny_model": {"w": torch.zeros(2)},
+                "huge_model": {"w": torch.zeros(3)},  # not in mlflow.log_models: catalog only
             },
         )
         hook._active = False
@@ -57,6 +62,7 @@ def test_node_outputs_are_logged_by_name(tmp_path):
     history = client.get_metric_history(run.info.run_id, "train.loss_d")
     assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0)]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")] == ["figures/curves.png"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "models")] == ["models/tiny_model.pt"]
 
 
 def test_a_tracking_failure_does_not_fail_the_node(monkeypatch, caplog):
