@@ -83,3 +83,32 @@ def wgan_generator_loss(d_fake: Tensor) -> Tensor:
 def wasserstein_estimate(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """The critic's Wasserstein estimate mean D(x) − mean D(x_fake) (unscaled by γ_D)."""
     return d_real.float().mean() - d_fake.float().mean()
+
+
+# ---- feature-to-image inversion: L1 + perceptual + adversarial (reproduction report) ----
+def l1_image_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean absolute pixel error over all elements."""
+    return F.l1_loss(fake, real, reduction="mean")
+
+
+def perceptual_loss(
+    fake_acts: tuple[torch.Tensor, ...], real_acts: tuple[torch.Tensor, ...]
+) -> torch.Tensor:
+    """Sum over layers of the mean squared activation error (layer4 map, pooled features)."""
+    terms = [F.mse_loss(f, r, reduction="mean") for f, r in zip(fake_acts, real_acts)]
+    return torch.stack(terms).sum()
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating GAN loss: BCE of the discriminator's verdict on fakes against 'real'."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="mean")
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """BCE(real pairs -> 1) + BCE(fake pairs -> 0), each a mean."""
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits), reduction="mean"
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="mean")
+
+
+# ---- helpers ----------------------------------------------------------------------------

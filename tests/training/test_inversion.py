@@ -9,15 +9,12 @@ import pytest
 import torch
 
 from zsl_pipeline.models.backbone import build_backbone
+from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
 from zsl_pipeline.training.inversion import (
     InversionConfig,
-    discriminator_loss,
-    generator_adversarial_loss,
     image_space_scores,
     invert,
-    l1_image_loss,
     load_generator,
-    perceptual_loss,
     train_inversion,
 )
 

@@ -17,9 +17,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
 from zsl_pipeline.models.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
 from zsl_pipeline.models.inversion import (
     DISCRIMINATOR_CHANNELS,
@@ -85,33 +85,6 @@ class InversionConfig:
             raise ValueError("need epochs >= 1 and batch_size >= 2 (BatchNorm)")
 
 
-# ---- losses (named, explicit reductions) -----------------------------------------------
-def l1_image_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Mean absolute pixel error over all elements."""
-    return F.l1_loss(fake, real, reduction="mean")
-
-
-def perceptual_loss(
-    fake_acts: tuple[torch.Tensor, ...], real_acts: tuple[torch.Tensor, ...]
-) -> torch.Tensor:
-    """Sum over layers of the mean squared activation error (layer4 map, pooled features)."""
-    terms = [F.mse_loss(f, r, reduction="mean") for f, r in zip(fake_acts, real_acts)]
-    return torch.stack(terms).sum()
-
-
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating GAN loss: BCE of the discriminator's verdict on fakes against 'real'."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="mean")
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """BCE(real pairs -> 1) + BCE(fake pairs -> 0), each a mean."""
-    return F.binary_cross_entropy_with_logits(
-        real_logits, torch.ones_like(real_logits), reduction="mean"
-    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="mean")
-
-
-# ---- helpers ----------------------------------------------------------------------------
 class PerceptualNet(nn.Module):
     """Frozen backbone on [0, 1] images -> (layer4 map flattened (N, 2048*h*w), pooled (N, 2048))."""
 

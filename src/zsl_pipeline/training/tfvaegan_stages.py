@@ -21,7 +21,12 @@ from zsl_pipeline.evaluation.synthesis import synthesize
 from zsl_pipeline.models.tfvaegan import TFVAEGANModels
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.tfvaegan import build_training_state, train_tfvaegan
-from zsl_pipeline.training.tfvaegan_checkpoint import check_resumable, load_checkpoint, save_checkpoint
+from zsl_pipeline.training.tfvaegan_checkpoint import (
+    RESUME_FREE_FIELDS,
+    check_resumable,
+    load_checkpoint,
+    save_checkpoint,
+)
 from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
 from zsl_pipeline.training.tfvaegan_data import prepare_features
 from zsl_pipeline.training.tfvaegan_eval import classifier_config, eval_generator, make_epoch_evaluator
@@ -54,10 +59,10 @@ def dataset_fingerprint(ds: ZeroShotDataset) -> str:
 def checkpoint_path(folder: str | Path, ds: ZeroShotDataset, config: TFVAEGANConfig) -> Path:
     """Where a run of ``config`` on ``ds`` keeps its resume checkpoint.
 
-    The name hashes the data and the settings that shape training, so a changed setting or
-    dataset never resumes from another run's state.
+    The name hashes the data and the settings that shape training (all but
+    ``RESUME_FREE_FIELDS``), so a changed setting or dataset never resumes from another run's state.
     """
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("nepoch", "eval_every", "checkpoint_every")}
+    settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_FREE_FIELDS}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     return Path(folder) / f"tfvaegan_{ds.name}_{dataset_fingerprint(ds)}_{key}.pt"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,3 +75,24 @@ def select_nepoch(
     chosen = int(history["epoch"][best]) + 1
     log.info("validation protocol: %s is best after %d of %d epochs (%.4f)", criterion, chosen, config.nepoch, scores[best])
     return {"criterion": criterion, "nepoch": chosen, "score": float(scores[best]), "curve": scores}
+
+
+def train_with_schedule(
+    ds: ZeroShotDataset,
+    config: TFVAEGANConfig,
+    device: torch.device,
+    protocol: str = "fixed",
+    criterion: str = "h",
+    checkpoint_dir: str | Path | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train on trainval for ``config.nepoch`` epochs (``fixed``, the reference) or for the
+    count :func:`select_nepoch` chooses (``validation``). The history records the schedule."""
+    if protocol == "validation":
+        schedule = {"protocol": "validation", **select_nepoch(ds, config, device, criterion)}
+        config = replace(config, nepoch=schedule["nepoch"])
+    elif protocol == "fixed":
+        schedule = {"protocol": "fixed", "nepoch": config.nepoch}
+    else:
+        raise ValueError(f"tfvaegan_selection.protocol must be 'fixed' or 'validation', got {protocol!r}")
+    checkpoint, history = train_stage(ds, config, device, checkpoint_dir=checkpoint_dir)
+    return checkpoint, {**history, "schedule": schedule}

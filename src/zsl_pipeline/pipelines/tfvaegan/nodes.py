@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import logging
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,15 +15,14 @@ from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.evaluation.eszsl import run_eszsl
 from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses, summary_table
 from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
-from zsl_pipeline.training.tfvaegan_validation import select_nepoch
 from zsl_pipeline.training.tfvaegan_stages import (
     classify_stage,
     history_columns,
     resolve_device,
     summarise_protocols,
     synthesize_stage,
-    train_stage,
 )
+from zsl_pipeline.training.tfvaegan_validation import train_with_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +36,10 @@ def train_generative_model(
     count chosen on the val split first, without test labels).
     """
     config = TFVAEGANConfig.from_params(params)
-    torch_device = resolve_device(device)
-    chosen = {"protocol": "fixed", "nepoch": config.nepoch}
-    if selection["protocol"] == "validation":
-        chosen = {"protocol": "validation", **select_nepoch(dataset, config, torch_device, selection["criterion"])}
-        config = replace(config, nepoch=chosen["nepoch"])
-    elif selection["protocol"] != "fixed":
-        raise ValueError(f"tfvaegan_selection.protocol must be 'fixed' or 'validation', got {selection['protocol']!r}")
-    checkpoint, history = train_stage(dataset, config, torch_device, checkpoint_dir=checkpoint_dir)
-    return checkpoint, {**history, "schedule": chosen}
+    return train_with_schedule(
+        dataset, config, resolve_device(device), protocol=selection["protocol"],
+        criterion=selection["criterion"], checkpoint_dir=checkpoint_dir,
+    )
 
 
 def synthesize_unseen_features(
