@@ -63,3 +63,8 @@ def test_torch_dataset_loads_weights_only(tmp_path):
     assert back["epoch"] == 3 and back["config"]["lr"] == 1e-4
     torch.testing.assert_close(back["state"]["w"], torch.arange(4.0))
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary file left behind
+
+
+def test_missing_benchmark_folder_says_where_to_put_it(tmp_path):
+    with pytest.raises(Exception, match=r"res101.mat: '<file>': file not found: .*xlsa17_root"):
+        Xlsa17Dataset(path=str(tmp_path / "CUB")).load()

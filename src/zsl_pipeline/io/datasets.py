@@ -130,7 +130,17 @@ class Xlsa17Dataset(AbstractDataset[ZeroShotDataset, ZeroShotDataset]):
         self.metadata = metadata
 
     def load(self) -> ZeroShotDataset:
-        return read_xlsa17(self._path, name=self._name)
+        try:
+            return read_xlsa17(self._path, name=self._name)
+        except DatasetValidationError as err:
+            if err.key != "<file>" or err.problem != "file not found":
+                raise
+            raise DatasetValidationError(
+                err.source,
+                err.key,
+                "file not found: put the xlsa17 release's dataset folders (res101.mat + att_splits.mat) "
+                "under data/01_raw/xlsa17/ or pass --params xlsa17_root=/path/to/xlsa17",
+            ) from None
 
     def save(self, data: ZeroShotDataset) -> None:
         write_xlsa17(data, self._path)
