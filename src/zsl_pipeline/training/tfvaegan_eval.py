@@ -28,16 +28,11 @@ def classifier_config(config: TFVAEGANConfig) -> ClassifierConfig:
     )
 
 
-def evaluate_tfvaegan(
-    models: TFVAEGANModels,
-    data: FeatureTensors,
-    config: TFVAEGANConfig,
-    device: torch.device,
-    generator: torch.Generator,
-    progress: Callable[[int, int], None] | None = None,
-) -> ProtocolResult:
-    """Synthesize ``syn_num`` features per unseen class, then train/evaluate ZSL and GZSL."""
-    syn_x, syn_y = synthesize(
+def synthesize_unseen(
+    models: TFVAEGANModels, data: FeatureTensors, config: TFVAEGANConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``syn_num`` features per unseen class with one feedback step of weight a2 (§2.7)."""
+    return synthesize(
         models,
         data.unseen_classes,
         data.class_embeddings,
@@ -45,18 +40,43 @@ def evaluate_tfvaegan(
         config.a2,
         config.use_feedback,
         generator,
-        device=device,
+        device=data.device,
     )
+
+
+def classify(
+    models: TFVAEGANModels,
+    data: FeatureTensors,
+    config: TFVAEGANConfig,
+    syn_x: torch.Tensor,
+    syn_y: torch.Tensor,
+    generator: torch.Generator,
+    progress: Callable[[int, int], None] | None = None,
+) -> ProtocolResult:
+    """The ZSL and GZSL classifiers of §2.8 on the (transformed) features, both protocols."""
     return train_classifier_protocols(
         data,
         syn_x,
         syn_y,
         models.decoder if config.use_decoder else None,
         classifier_config(config),
-        device,
+        data.device,
         generator,
         progress=progress,
     )
+
+
+def evaluate_tfvaegan(
+    models: TFVAEGANModels,
+    data: FeatureTensors,
+    config: TFVAEGANConfig,
+    generator: torch.Generator,
+    progress: Callable[[int, int], None] | None = None,
+) -> ProtocolResult:
+    """Synthesize ``syn_num`` features per unseen class, then train/evaluate ZSL and GZSL
+    (on the device of ``data``)."""
+    syn_x, syn_y = synthesize_unseen(models, data, config, generator)
+    return classify(models, data, config, syn_x, syn_y, generator, progress=progress)
 
 
 def eval_generator(config: TFVAEGANConfig, epoch: int, device: torch.device) -> torch.Generator:
@@ -79,7 +99,7 @@ def make_epoch_evaluator(
     """
 
     def on_epoch(epoch: int, stats: dict[str, float], models: TFVAEGANModels) -> dict[str, float]:
-        result = evaluate_tfvaegan(models, data, config, device, eval_generator(config, epoch, device))
+        result = evaluate_tfvaegan(models, data, config, eval_generator(config, epoch, device))
         if on_result is not None:
             on_result(epoch, result)
         return result.flat_metrics()

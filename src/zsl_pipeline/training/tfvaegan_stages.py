@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.evaluation.protocols import ProtocolResult, reference_best_over_epochs, train_classifier_protocols
-from zsl_pipeline.evaluation.synthesis import synthesize
+from zsl_pipeline.evaluation.protocols import ProtocolResult, reference_best_over_epochs
 from zsl_pipeline.models.tfvaegan import TFVAEGANModels
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.tfvaegan import build_training_state, train_tfvaegan
@@ -29,7 +28,7 @@ from zsl_pipeline.training.tfvaegan_checkpoint import (
 )
 from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
 from zsl_pipeline.training.tfvaegan_data import prepare_features
-from zsl_pipeline.training.tfvaegan_eval import classifier_config, eval_generator, make_epoch_evaluator
+from zsl_pipeline.training.tfvaegan_eval import classify, eval_generator, make_epoch_evaluator, synthesize_unseen
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +162,7 @@ def synthesize_stage(
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
     gen = eval_generator(config, int(checkpoint["epochs_completed"]) - 1, device)
-    x, y = synthesize(
-        models,
-        data.unseen_classes,
-        data.class_embeddings,
-        config.syn_num,
-        config.a2,
-        config.use_feedback,
-        gen,
-        device=device,
-    )
+    x, y = synthesize_unseen(models, data, config, gen)
     return {"features": x.cpu(), "labels": y.cpu(), "rng_state": gen.get_state().cpu()}
 
 
@@ -188,15 +178,7 @@ def classify_stage(
     data = prepare_features(ds, device)
     gen = torch.Generator(device=device)
     gen.set_state(synthetic["rng_state"])
-    return train_classifier_protocols(
-        data,
-        synthetic["features"].to(device),
-        synthetic["labels"].to(device),
-        models.decoder if config.use_decoder else None,
-        classifier_config(config),
-        device,
-        gen,
-    )
+    return classify(models, data, config, synthetic["features"].to(device), synthetic["labels"].to(device), gen)
 
 
 def summarise_protocols(final: Mapping[str, float], history: Mapping[str, list[float | None]]) -> dict[str, Any]:
