@@ -17,7 +17,7 @@ import numpy as np
 REQUIRED_SPLITS = ("trainval", "test_seen", "test_unseen")
 #: Splits some sources have (AWA1, AWA2, SUN, FLO in xlsa17; the demo dataset).
 OPTIONAL_SPLITS = ("train", "val")
-#: Relative tolerance under which a class embedding counts as having zero norm.
+#: L2 norm at or below which a class embedding counts as zero (absolute).
 ZERO_NORM_EPS = 1e-12
 
 

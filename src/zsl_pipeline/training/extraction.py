@@ -10,7 +10,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -171,3 +171,8 @@ def extract_dataset_features(
         raise ValueError(f"dataset '{ds.name}' has no image paths to extract features from")
     feats = extract_features(ds.image_paths, config, device, backbone=backbone, progress=progress)
     return ds.with_features(feats)
+
+
+def extraction_backbone(weights: str, init_seed: int = DEFAULT_INIT_SEED, finetuned: Any = None) -> ResNetBackbone:
+    """The backbone features come from: the fine-tuned checkpoint when given, else ``weights``."""
+    return build_backbone(finetuned) if finetuned is not None else build_backbone(weights, init_seed=init_seed)

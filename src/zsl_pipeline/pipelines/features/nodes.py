@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.models.backbone import build_backbone
-from zsl_pipeline.training.extraction import ExtractionConfig, extract_dataset_features
+from zsl_pipeline.training.extraction import ExtractionConfig, extract_dataset_features, extraction_backbone
 from zsl_pipeline.training.finetune import FinetuneConfig, finetune_backbone
 from zsl_pipeline.training.tfvaegan_stages import resolve_device
 
@@ -19,7 +18,7 @@ def finetune(
     if "trainable_blocks" in settings:
         settings["trainable_blocks"] = tuple(settings["trainable_blocks"])
     config = FinetuneConfig(**settings)
-    start = build_backbone(extraction["weights"], init_seed=extraction.get("init_seed", 0))
+    start = extraction_backbone(extraction["weights"], extraction.get("init_seed", 0))
     return finetune_backbone(dataset, config, resolve_device(device), start)
 
 
@@ -33,4 +32,6 @@ def extract_finetuned(
 ) -> ZeroShotDataset:
     """As :func:`extract`, with the fine-tuned backbone from the catalog."""
     config = ExtractionConfig(**params)
-    return extract_dataset_features(dataset, config, resolve_device(device), backbone=build_backbone(backbone))
+    return extract_dataset_features(
+        dataset, config, resolve_device(device), backbone=extraction_backbone(config.weights, finetuned=backbone)
+    )

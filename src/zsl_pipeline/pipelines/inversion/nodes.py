@@ -7,7 +7,8 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.models.backbone import ResNetBackbone, build_backbone
+from zsl_pipeline.models.backbone import ResNetBackbone
+from zsl_pipeline.training.extraction import extraction_backbone
 from zsl_pipeline.training.inversion import InversionConfig
 from zsl_pipeline.training.inversion_stages import compare_inversions, train_inversion_stage
 from zsl_pipeline.training.tfvaegan_stages import resolve_device
@@ -17,10 +18,8 @@ _STAGE_KEYS = ("num_classes", "figure_seed")
 
 
 def _backbone(extraction: dict[str, Any], finetuned: dict[str, Any] | None) -> ResNetBackbone:
-    """The extraction backbone: the fine-tuned one when given, else the configured weights."""
-    if finetuned is not None:
-        return build_backbone(finetuned)
-    return build_backbone(extraction["weights"], init_seed=extraction.get("init_seed", 0))
+    """The extraction backbone (fine-tuned when the features came from it), for the perceptual loss."""
+    return extraction_backbone(extraction["weights"], extraction.get("init_seed", 0), finetuned)
 
 
 def train_inverter(
