@@ -10,6 +10,8 @@ What is logged, by the names of node outputs (so nodes stay free of tracking cod
 * ``<name>_metrics`` outputs (nested dicts; numbers kept) as final metrics ``<name>.<key>``;
 * ``*_history`` outputs (``{"epoch": [...], "<name>": [...]}``) as metric histories, one
   step per epoch;
+* ``<method>.runs`` outputs (one record per seed, from the method branches) as a nested MLflow
+  run per method and seed, with that run's metrics;
 * matplotlib figures as PNG artifacts;
 * the ``*_model`` outputs named in ``mlflow.log_models`` (checkpoint dicts) as ``.pt``
   artifacts (by default the TF-VAEGAN networks and classifiers; the 500 MB fine-tuned backbone
@@ -58,7 +60,8 @@ def git_commit(cwd: Path) -> str:
 
 
 class FeatureSourceHook:
-    """Hands the run's ``feature_source`` and ``finetune.enabled`` to the pipeline registry.
+    """Hands the run's ``feature_source``, ``finetune.enabled`` and ``compare_methods`` to the
+    pipeline registry.
 
     Reads the raw parameters from the config loader: ``context.params`` would validate them
     against the pipelines, which are not to be built before the source is known.
@@ -72,7 +75,8 @@ class FeatureSourceHook:
 
         params = context.config_loader["parameters"]
         finetune = params.get("finetune", {}).get("enabled", False)
-        if pipeline_registry.set_run_settings(params.get("feature_source", "images"), finetune):
+        methods = params.get("compare_methods", pipeline_registry.ALL_METHODS)
+        if pipeline_registry.set_run_settings(params.get("feature_source", "images"), finetune, methods):
             pipelines.configure(pipeline_registry.__name__)  # rebuild them for this source
 
 
@@ -143,10 +147,26 @@ class MlflowHook:
                 )
             elif short.endswith("_history") and isinstance(value, dict):
                 self._log_history(value, prefix=short[: -len("_history")])
+            elif short == "runs" and isinstance(value, list):
+                self._log_nested_runs(value)
             elif isinstance(value, Figure):
-                mlflow.log_figure(value, f"figures/{short}.png")
+                mlflow.log_figure(value, f"figures/{name.replace('.', '/')}.png")
             elif short.endswith("_model") and short in self._log_models and isinstance(value, dict):
                 self._log_checkpoint(short, value)
+
+    @staticmethod
+    def _log_nested_runs(records: list[dict[str, Any]]) -> None:
+        """One nested run per (method, seed) record, named ``<method>-seed<seed>``."""
+        import mlflow
+
+        for record in records:
+            name = f"{record['method']}-seed{record['seed']}"
+            with mlflow.start_run(run_name=name, nested=True):
+                mlflow.set_tags({"method": record["method"], "seed": str(record["seed"])})
+                mlflow.log_params({"n_shots": record.get("n_shots", 0)})
+                numbers = {k: v for k, v in record.items() if k in ("final", "best_on_test", "retrieval")}
+                numbers.update(wall_time_s=record.get("wall_time_s"), peak_memory_mb=record.get("peak_memory_mb"))
+                mlflow.log_metrics({_metric_name(k): float(v) for k, v in flatten(numbers).items() if _is_number(v)})
 
     @staticmethod
     def _log_history(history: dict[str, Any], prefix: str) -> None:

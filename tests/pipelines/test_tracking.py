@@ -75,3 +75,27 @@ def test_a_tracking_failure_does_not_fail_the_node(monkeypatch, caplog):
     monkeypatch.setattr(hook, "_log_outputs", broken)
     hook.after_node_run(node=None, outputs={"x_metrics": {"a": 1}})
     assert "tracking server gone" in caplog.text
+
+
+def test_method_runs_become_nested_runs_per_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hook = MlflowHook()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
+    mlflow.set_experiment("nested-unit-test")
+    record = lambda seed, h: {  # noqa: E731
+        "method": "clswgan", "seed": seed, "n_shots": 0, "wall_time_s": 2.0, "peak_memory_mb": 10.0,
+        "final": {"gzsl_h": h}, "retrieval": {"zsr": {"map": 0.5}}, "classifier_history": [{"epoch": 0}],
+    }
+    with mlflow.start_run() as parent:
+        hook._active = True
+        hook.after_node_run(node=None, outputs={"clswgan.runs": [record(0, 0.25), record(1, 0.75)]})
+        hook._active = False
+    client = mlflow.tracking.MlflowClient()
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    by_name = {run.info.run_name: run.data for run in children}
+    assert set(by_name) == {"clswgan-seed0", "clswgan-seed1"}
+    assert by_name["clswgan-seed1"].metrics["final.gzsl_h"] == 0.75
+    assert by_name["clswgan-seed0"].metrics["retrieval.zsr.map"] == 0.5
+    assert by_name["clswgan-seed0"].tags["method"] == "clswgan"

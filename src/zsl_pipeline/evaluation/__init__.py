@@ -1,4 +1,5 @@
-"""Synthesis, feature transform, final-classifier protocols, metrics and the ESZSL baseline."""
+"""Synthesis, feature transform, final-classifier protocols, metrics, retrieval, the ESZSL
+baseline and the cross-method comparison report."""
 
 from zsl_pipeline.evaluation.eszsl import (
     DEFAULT_GAMMA,
@@ -16,13 +17,17 @@ from zsl_pipeline.evaluation.metrics import (
     mean_per_class_accuracy,
     per_class_accuracy,
 )
+from zsl_pipeline.evaluation.compare import aggregate_runs, markdown_table, plot_seen_unseen
 from zsl_pipeline.evaluation.protocols import (
     ClassifierConfig,
+    ClassifierSets,
     ProtocolMetrics,
     ProtocolResult,
+    fit_protocols,
     reference_best_over_epochs,
     train_classifier_protocols,
 )
+from zsl_pipeline.evaluation.retrieval import class_queries, retrieval_metrics, zero_shot_retrieval
 from zsl_pipeline.evaluation.synthesis import TRANSFORM_MODES, synthesize, transform_features
 
 __all__ = [
@@ -31,19 +36,27 @@ __all__ = [
     "ESZSL_GRID",
     "ESZSLResult",
     "ClassifierConfig",
+    "ClassifierSets",
     "ProtocolMetrics",
     "ProtocolResult",
     "TRANSFORM_MODES",
+    "aggregate_runs",
+    "class_queries",
     "fit_eszsl",
+    "fit_protocols",
     "gzsl_metrics",
     "harmonic_mean",
+    "markdown_table",
     "mean_per_class_accuracy",
     "per_class_accuracy",
+    "plot_seen_unseen",
     "predict_eszsl",
     "reference_best_over_epochs",
+    "retrieval_metrics",
     "run_eszsl",
     "select_eszsl",
     "synthesize",
     "train_classifier_protocols",
     "transform_features",
+    "zero_shot_retrieval",
 ]

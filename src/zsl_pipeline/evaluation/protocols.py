@@ -140,6 +140,27 @@ def _first_strict_max(values: list[float]) -> int:
     return best_idx
 
 
+@dataclass(frozen=True, eq=False)
+class ClassifierSets:
+    """Training and test sets of the final classifiers, all in one classifier space, on one device.
+
+    Labels are global class ids. ``gzsl_*``: the GZSL classifier's training set (real seen
+    training features + synthetic unseen for the feature generators). ``zsl_*``: the ZSL
+    classifier's (unseen classes only). ``test_seen_x`` / ``test_unseen_x``: the test features
+    mapped into the same space (their labels are the data's). ``synthetic_*``: synthetic
+    unseen-class samples in the same space (retrieval queries are their class means).
+    """
+
+    gzsl_x: Tensor
+    gzsl_y: Tensor
+    zsl_x: Tensor
+    zsl_y: Tensor
+    test_seen_x: Tensor
+    test_unseen_x: Tensor
+    synthetic_x: Tensor
+    synthetic_y: Tensor
+
+
 def train_classifier_protocols(
     data: "FeatureTensors",
     syn_x: Tensor,
@@ -150,78 +171,109 @@ def train_classifier_protocols(
     generator: torch.Generator,
     progress: Callable[[int, int], None] | None = None,
 ) -> ProtocolResult:
-    """Train and evaluate the GZSL and ZSL classifiers of §2.8 on transformed features.
+    """TF-VAEGAN's GZSL and ZSL classifiers of §2.8 on transformed features.
 
-    GZSL: real seen trainval + synthetic unseen features, all classes, original ids; metrics
-    acc_s, acc_u, H. ZSL: synthetic unseen only, labels remapped to 0..n_u−1; per-class
-    accuracy on test_unseen. Every input goes through ``transform_features(decoder, ·,
-    config.input_mode)`` first. (Selection without test labels happens one level up: see
+    GZSL: real seen trainval + synthetic unseen features; ZSL: synthetic unseen only. Every
+    input goes through ``transform_features(decoder, ·, config.input_mode)`` first, then
+    :func:`fit_protocols`. (Selection without test labels happens one level up: see
     ``training.tfvaegan_validation``.)
     """
-    mode = config.input_mode
     syn_x, syn_y = syn_x.to(device), syn_y.to(device)
+    sets = transformed_sets(data, syn_x, syn_y, decoder, config.input_mode)
+    return fit_protocols(sets, data, config, config, generator, progress=progress)
+
+
+def transformed_sets(
+    data: "FeatureTensors", syn_x: Tensor, syn_y: Tensor, decoder: SemanticDecoder | None, mode: str
+) -> ClassifierSets:
+    """TF-VAEGAN's classifier sets: every feature mapped by ``transform_features`` (§2.7).
+
+    In few-shot mode (unseen-class rows in ``data.train_*``) those real shots join the ZSL set.
+    """
     dec_mode = decoder.training if decoder is not None else False
     if decoder is not None:
         decoder.eval()
     try:
-        tx = {
-            name: transform_features(decoder, t, mode)
-            for name, t in (
-                ("train", data.train_x),
-                ("syn", syn_x),
-                ("seen", data.test_seen_x),
-                ("unseen", data.test_unseen_x),
-            )
-        }
+        train, syn, seen, unseen = (
+            transform_features(decoder, t, mode) for t in (data.train_x, syn_x, data.test_seen_x, data.test_unseen_x)
+        )
     finally:
         if decoder is not None:
             decoder.train(dec_mode)
+    shots = torch.isin(data.train_y, data.unseen_classes)
+    return ClassifierSets(
+        gzsl_x=torch.cat([train, syn]),
+        gzsl_y=torch.cat([data.train_y, syn_y]),
+        zsl_x=torch.cat([syn, train[shots]]),
+        zsl_y=torch.cat([syn_y, data.train_y[shots]]),
+        test_seen_x=seen,
+        test_unseen_x=unseen,
+        synthetic_x=syn,
+        synthetic_y=syn_y,
+    )
+
+
+def fit_protocols(
+    sets: ClassifierSets,
+    data: "FeatureTensors",
+    gzsl_config: ClassifierConfig,
+    zsl_config: ClassifierConfig,
+    generator: torch.Generator,
+    progress: Callable[[int, int], None] | None = None,
+) -> ProtocolResult:
+    """Train and evaluate the GZSL, then the ZSL softmax classifier on ``sets`` (§2.8).
+
+    GZSL: all classes, original ids; after every epoch acc_s (test_seen), acc_u (test_unseen)
+    and H with argmax over all classes. ZSL: unseen classes only, labels remapped to 0..n_u−1;
+    per-class accuracy on test_unseen. Labels and class lists come from ``data``. Shared by
+    every method: only the sets differ.
+    """
+    device = sets.gzsl_x.device
     seen_y, unseen_y = data.test_seen_y, data.test_unseen_y
 
     # ---- GZSL: all classes, original ids (§2.8 step 1) -------------------------------------
     def eval_gzsl(model: LinearLogSoftmax) -> Tensor:
         return gzsl_metrics(
-            predict(model, tx["seen"]),
+            predict(model, sets.test_seen_x),
             seen_y,
-            predict(model, tx["unseen"]),
+            predict(model, sets.test_unseen_x),
             unseen_y,
             data.seen_classes,
             data.unseen_classes,
         )
 
     gzsl_model, gzsl_curve = fit_tracked(
-        torch.cat([tx["train"], tx["syn"]]),
-        torch.cat([data.train_y, syn_y]),
-        data.num_classes,
-        config,
-        generator,
-        eval_gzsl,
+        sets.gzsl_x, sets.gzsl_y, data.num_classes, gzsl_config, generator, eval_gzsl
     )
     if progress is not None:
         progress(1, 2)
 
-    # ---- ZSL: synthetic unseen only, labels remapped (§2.8 step 2) -------------------------
+    # ---- ZSL: unseen classes only, labels remapped (§2.8 step 2) ---------------------------
     n_unseen = int(data.unseen_classes.numel())
     remap = torch.full((data.num_classes,), -1, dtype=torch.long, device=device)
     remap[data.unseen_classes] = torch.arange(n_unseen, device=device)
     local = torch.arange(n_unseen, device=device)
-    if bool((remap[syn_y] < 0).any()):
-        raise ValueError("synthetic labels must all be unseen classes")
+    if bool((remap[sets.zsl_y] < 0).any()):
+        raise ValueError("the ZSL classifier's training labels must all be unseen classes")
 
     def eval_zsl(model: LinearLogSoftmax) -> Tensor:
-        return mean_per_class_accuracy(predict(model, tx["unseen"]), remap[unseen_y], local)
+        return mean_per_class_accuracy(predict(model, sets.test_unseen_x), remap[unseen_y], local)
 
-    zsl_model, zsl_curve = fit_tracked(tx["syn"], remap[syn_y], n_unseen, config, generator, eval_zsl)
+    zsl_model, zsl_curve = fit_tracked(sets.zsl_x, remap[sets.zsl_y], n_unseen, zsl_config, generator, eval_zsl)
     if progress is not None:
         progress(2, 2)
 
     gzsl_rows, zsl_values = gzsl_curve.tolist(), zsl_curve.tolist()  # one host sync per protocol
-    history = [
-        {"epoch": e, "zsl_accuracy": z, "acc_seen": s, "acc_unseen": u, "harmonic_mean": h}
-        for e, (z, (s, u, h)) in enumerate(zip(zsl_values, gzsl_rows))
-    ]
-    last = config.epochs - 1
-    final = ProtocolMetrics(zsl_values[last], *gzsl_rows[last], zsl_epoch=last, gzsl_epoch=last)
+    history = []
+    for e in range(max(len(gzsl_rows), len(zsl_values))):
+        record: dict[str, float] = {"epoch": e}
+        if e < len(zsl_values):
+            record["zsl_accuracy"] = zsl_values[e]
+        if e < len(gzsl_rows):
+            record.update(zip(("acc_seen", "acc_unseen", "harmonic_mean"), gzsl_rows[e]))
+        history.append(record)
+    zl, gl = zsl_config.epochs - 1, gzsl_config.epochs - 1
+    final = ProtocolMetrics(zsl_values[zl], *gzsl_rows[gl], zsl_epoch=zl, gzsl_epoch=gl)
     # The reference keeps a running best initialised at 0 with strict ">" (classifier_images.py).
     bz, bg = _first_strict_max(zsl_values), _first_strict_max([row[2] for row in gzsl_rows])
     best = ProtocolMetrics(
@@ -231,13 +283,13 @@ def train_classifier_protocols(
         gzsl_epoch=bg,
     )
     per_class = {
-        "zsl_unseen": per_class_accuracy(predict(zsl_model, tx["unseen"]), remap[unseen_y], local),
-        "gzsl_seen": per_class_accuracy(predict(gzsl_model, tx["seen"]), seen_y, data.seen_classes),
-        "gzsl_unseen": per_class_accuracy(predict(gzsl_model, tx["unseen"]), unseen_y, data.unseen_classes),
+        "zsl_unseen": per_class_accuracy(predict(zsl_model, sets.test_unseen_x), remap[unseen_y], local),
+        "gzsl_seen": per_class_accuracy(predict(gzsl_model, sets.test_seen_x), seen_y, data.seen_classes),
+        "gzsl_unseen": per_class_accuracy(predict(gzsl_model, sets.test_unseen_x), unseen_y, data.unseen_classes),
     }
     log.info(
         "classifiers (%s): final ZSL %.4f, GZSL s %.4f u %.4f H %.4f | test-selected ZSL %.4f, H %.4f",
-        mode,
+        gzsl_config.input_mode,
         final.zsl_accuracy,
         final.acc_seen,
         final.acc_unseen,
@@ -252,7 +304,7 @@ def train_classifier_protocols(
         per_class={k: v.cpu().numpy() for k, v in per_class.items()},
         zsl_classifier=zsl_model,
         gzsl_classifier=gzsl_model,
-        input_mode=mode,
+        input_mode=gzsl_config.input_mode,
     )
 
 

@@ -164,3 +164,13 @@ class TorchDataset(_LocalVersionedDataset):
 
     def save(self, data: Any) -> None:
         _atomic_write(Path(self._get_save_path()), lambda tmp: torch.save(data, tmp))
+
+
+class TextDataset(_LocalVersionedDataset):
+    """A UTF-8 text file (e.g. a Markdown table)."""
+
+    def load(self) -> str:
+        return Path(self._get_load_path()).read_text(encoding="utf-8")
+
+    def save(self, data: str) -> None:
+        _atomic_write(Path(self._get_save_path()), lambda tmp: tmp.write_text(data, encoding="utf-8"))

@@ -73,7 +73,12 @@ def minmax_fit(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, 1.0 / span
 
 
-def prepare_features(ds: ZeroShotDataset, device: torch.device) -> FeatureTensors:
+def prepare_features(
+    ds: ZeroShotDataset,
+    device: torch.device,
+    l2_normalise_embeddings: bool = True,
+    unseen_shots: np.ndarray | None = None,
+) -> FeatureTensors:
     """The reference preprocessing (§1, ``--preprocessing``; TF-VAEGAN class embeddings).
 
     1. Fit a per-dimension MinMax scaler on trainval only; apply it to test_seen and test_unseen
@@ -81,25 +86,35 @@ def prepare_features(ds: ZeroShotDataset, device: torch.device) -> FeatureTensor
     2. Divide all three by the global max of the scaled trainval matrix. That max is 1.0 after
        MinMax scaling (up to rounding), so the step is a no-op in practice; it is kept because
        the reference does it.
-    3. L2-normalise every class embedding (idempotent for xlsa17's ``att``).
+    3. L2-normalise every class embedding (idempotent for xlsa17's ``att``); f-CLSWGAN,
+       CADA-VAE and FiLM-WGAN use ``att`` as stored (``l2_normalise_embeddings=False``).
     Arithmetic is float64, the stored tensors float32.
+
+    ``unseen_shots`` (few-shot mode): positions in the test_unseen split of rows that move into
+    training before anything is fitted (see ``zsl_pipeline.methods.fewshot``); class lists stay
+    as they are, so those classes are still reported as unseen.
     """
     if ds.features is None:
         raise ValueError(f"dataset '{ds.name}' has no features; run feature extraction first")
-    raw_train = ds.split_features("trainval").astype(np.float64)
+    rows = {split: ds.splits[split] for split in ("trainval", "test_seen", "test_unseen")}
+    if unseen_shots is not None and len(unseen_shots):
+        rows["trainval"] = np.concatenate([rows["trainval"], rows["test_unseen"][unseen_shots]])
+        rows["test_unseen"] = np.delete(rows["test_unseen"], unseen_shots)
+    raw_train = ds.features[rows["trainval"]].astype(np.float64)
     lo, scale = minmax_fit(raw_train)
     train_max = float(((raw_train - lo) * scale).max())  # ≈ 1.0: the no-op of step 2
     scale = scale / train_max
 
     def scaled(split: str) -> Tensor:
-        x = (ds.split_features(split).astype(np.float64) - lo) * scale
+        x = (ds.features[rows[split]].astype(np.float64) - lo) * scale
         return torch.as_tensor(x, dtype=torch.float32, device=device)
 
     def labels(split: str) -> Tensor:
-        return torch.as_tensor(ds.split_labels(split), dtype=torch.long, device=device)
+        return torch.as_tensor(ds.labels[rows[split]], dtype=torch.long, device=device)
 
     emb = ds.class_embeddings.astype(np.float64)
-    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    if l2_normalise_embeddings:
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     out = FeatureTensors(
         train_x=scaled("trainval"),
         train_y=labels("trainval"),

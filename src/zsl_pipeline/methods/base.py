@@ -1,0 +1,51 @@
+"""What every generative method provides, so the shared stages can run it.
+
+A method module (``zsl_pipeline.methods.<name>``) differs from the others only in its networks,
+losses and training loop. It exposes one :class:`Method` record:
+
+* ``config_from_params(params) -> config``: a frozen dataclass built from the method's
+  parameter dict (unknown keys rejected), with at least ``seed`` and the classifier settings;
+  ``config.to_dict()`` gives the dict back.
+* ``train(data, config, device, progress) -> checkpoint``: trains on ``data.train_x`` /
+  ``data.train_y`` (the trainval split; in few-shot mode it also holds the moved unseen-class
+  shots, so "training classes" means ``torch.unique(data.train_y)``) and returns a plain dict
+  ``{"method", "config", "models": {name: state_dict}, "history": [per-epoch dicts],
+  "feature_dim", "attr_dim"}`` that ``torch.save`` can store.
+* ``classifier_sets(checkpoint, data, device, generator) -> ClassifierSets``: the final
+  classifiers' training and test sets in the method's classifier space (raw features for the
+  WGANs, x ⊕ Dec(x) ⊕ h for TF-VAEGAN, the 64-d latent for CADA-VAE), and the synthetic
+  unseen samples the retrieval queries are built from.
+* ``classifier_configs(config) -> (gzsl, zsl)``: two ``ClassifierConfig`` (epochs, batch, lr,
+  β1) of the final GZSL and ZSL softmax classifiers (``input_mode="x"``: the sets are already in
+  the classifier space).
+
+The shared code (``zsl_pipeline.methods.runner``) does the rest: preprocessing, few-shot
+splits, the two classifier protocols, retrieval, seeds and tracking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+from zsl_pipeline.evaluation.protocols import ClassifierConfig, ClassifierSets
+from zsl_pipeline.training.tfvaegan_data import FeatureTensors
+
+#: progress(epochs_done, epochs_total) after every training epoch.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One generative method, as the shared stages see it (see the module docstring)."""
+
+    name: str
+    config_from_params: Callable[[Mapping[str, Any]], Any]
+    train: Callable[[FeatureTensors, Any, torch.device, "Progress | None"], dict[str, Any]]
+    classifier_sets: Callable[[Mapping[str, Any], FeatureTensors, torch.device, torch.Generator], ClassifierSets]
+    classifier_configs: Callable[[Any], tuple[ClassifierConfig, ClassifierConfig]]
+    #: L2-normalise the class embeddings in preprocessing (TF-VAEGAN does; the others use `att` as stored).
+    l2_normalise_embeddings: bool = False
+
+__all__ = ["ClassifierSets", "Method", "Progress"]

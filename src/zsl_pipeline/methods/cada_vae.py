@@ -1,0 +1,536 @@
+"""CADA-VAE (Schönfeld et al., CVPR 2019) as a method of the shared pipeline (methods_spec.md §3).
+
+Training (§3.4): one AMSGrad Adam over the four networks; every iteration draws a fresh random
+subset of ``batch_size`` training indices; the loss is L_rec + γ(e)·L_CA + β(e)·L_KL + δ(e)·L_DA
+with the warm-up factors of §3.4. The classifier space is the 64-d latent (§3.5): the final
+classifiers train on noisy latents of real seen features and of unseen class embeddings, and
+test features are encoded to μ.
+
+Deviations from the reference, imposed by the shared stages:
+
+* The final classifiers are the project's shared ``LinearLogSoftmax`` (N(0, 0.02²) init, not
+  Xavier gain 0.5), and their mini-batches come from the shared permutation stream
+  (``evaluation.protocols.batch_stream``), not the reference's DataLoader / reshuffled batches.
+* In few-shot mode the shared runner has already moved the unseen-class shots into
+  ``data.train_x``, so the VAE also trains on them; the reference moves them only after VAE
+  training (``transfer_features`` in ``train_classifier``).
+* All randomness comes from seeded ``torch.Generator`` objects, so the draws differ from the
+  reference's global-RNG stream (a run is deterministic for a seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from zsl_pipeline.evaluation.protocols import ClassifierConfig
+from zsl_pipeline.evaluation.synthesis import CHUNK_ROWS
+from zsl_pipeline.methods.base import ClassifierSets, Method, Progress
+from zsl_pipeline.models.cada_vae import (
+    REPARAMETERIZATIONS,
+    CADAVAEModels,
+    Encoder,
+    Warmup,
+    build_cada_vae,
+    cross_reconstruction_loss,
+    distribution_alignment,
+    kl_divergence,
+    reconstruction_loss,
+    reparameterize,
+    warmup_factor,
+)
+from zsl_pipeline.training.tfvaegan_data import FeatureTensors
+
+log = logging.getLogger(__name__)
+
+METHOD_NAME = "cada_vae"
+#: Per-epoch history entries besides ``epoch``: mean loss terms, then the epoch's factors.
+LOSS_STATS = ("loss", "reconstruction", "cross_reconstruction", "kl", "distance")
+FACTOR_STATS = ("beta", "gamma", "delta")
+#: β of Adam for the VAE (§3.4).
+VAE_BETAS = (0.9, 0.999)
+VAE_EPS = 1e-8
+
+SamplesPerClass = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class CADAVAEConfig:
+    """Every setting of one CADA-VAE run; defaults are the reference's (§3.4, §3.5, CUB epochs).
+
+    ``samples_per_class_*`` are (img_seen, att_seen, att_unseen, img_unseen) rows of the §3.5
+    table; ``*_warmup`` are (F, start epoch, end epoch) of §3.4.
+    """
+
+    # ---- networks (§3.2) --------------------------------------------------------------------
+    latent_size: int = 64
+    image_encoder_hidden: int = 1560
+    image_decoder_hidden: int = 1660
+    attribute_encoder_hidden: int = 1450
+    attribute_decoder_hidden: int = 665
+    # ---- VAE training (§3.4) ----------------------------------------------------------------
+    lr: float = 1.5e-4
+    batch_size: int = 50
+    nepoch: int = 100
+    beta_warmup: tuple[float, int, int] = (0.25, 0, 93)
+    cross_reconstruction_warmup: tuple[float, int, int] = (2.37, 21, 75)
+    distance_warmup: tuple[float, int, int] = (8.13, 6, 22)
+    #: "reference" (one scalar ε per sample, scale exp(logvar)) or "textbook" (§3.3).
+    reparameterization: str = "reference"
+    # ---- classifier sets (§3.5) -------------------------------------------------------------
+    samples_per_class_gzsl: SamplesPerClass = (200, 0, 400, 0)
+    samples_per_class_zsl: SamplesPerClass = (0, 0, 200, 0)
+    samples_per_class_gzsl_fewshot: SamplesPerClass = (200, 0, 200, 200)
+    samples_per_class_zsl_fewshot: SamplesPerClass = (0, 0, 200, 200)
+    # ---- final classifiers (§3.5) -----------------------------------------------------------
+    classifier_epochs_gzsl: int = 23
+    classifier_epochs_zsl: int = 22
+    classifier_lr: float = 1e-3
+    classifier_batch_size: int = 32
+    classifier_beta1: float = 0.5
+    # ---- bookkeeping ------------------------------------------------------------------------
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, field: str, problem: str) -> None:
+            if not ok:
+                raise ValueError(f"CADAVAEConfig.{field}: {problem} (got {getattr(self, field)!r})")
+
+        for name in (
+            "latent_size",
+            "image_encoder_hidden",
+            "image_decoder_hidden",
+            "attribute_encoder_hidden",
+            "attribute_decoder_hidden",
+            "batch_size",
+            "nepoch",
+            "classifier_epochs_gzsl",
+            "classifier_epochs_zsl",
+            "classifier_batch_size",
+        ):
+            need(getattr(self, name) >= 1, name, "must be a positive integer")
+        for name in ("lr", "classifier_lr"):
+            need(getattr(self, name) > 0, name, "must be positive")
+        need(0 <= self.classifier_beta1 < 1, "classifier_beta1", "must lie in [0, 1)")
+        need(
+            self.reparameterization in REPARAMETERIZATIONS,
+            "reparameterization",
+            f"must be one of {REPARAMETERIZATIONS}",
+        )
+        for name in ("beta_warmup", "cross_reconstruction_warmup", "distance_warmup"):
+            factor, start, end = getattr(self, name)
+            need(factor >= 0 and 0 <= start < end, name, "needs factor >= 0 and 0 <= start < end")
+        for name in (
+            "samples_per_class_gzsl",
+            "samples_per_class_zsl",
+            "samples_per_class_gzsl_fewshot",
+            "samples_per_class_zsl_fewshot",
+        ):
+            need(all(n >= 0 for n in getattr(self, name)), name, "counts must be >= 0")
+        for name in ("samples_per_class_zsl", "samples_per_class_zsl_fewshot"):
+            need(
+                getattr(self, name)[:2] == (0, 0),
+                name,
+                "the ZSL set has unseen classes only (img_seen = att_seen = 0)",
+            )
+
+    # ---- derived values ---------------------------------------------------------------------
+    @property
+    def warmups(self) -> dict[str, Warmup]:
+        """β (KL), γ (cross-reconstruction), δ (distribution alignment) schedules (§3.4)."""
+        return {
+            "beta": Warmup(*self.beta_warmup),
+            "gamma": Warmup(*self.cross_reconstruction_warmup),
+            "delta": Warmup(*self.distance_warmup),
+        }
+
+    def iterations_per_epoch(self, ntrain: int) -> int:
+        """ceil(ntrain / batch_size) (§3.1; CUB 142, SUN 207, AWA1 397, AWA2 471)."""
+        return math.ceil(ntrain / self.batch_size)
+
+    # ---- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field (numbers, strings, tuples): checkpoint-safe."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "CADAVAEConfig":
+        """Build from a parameters mapping; reject unknown keys and coerce YAML scalars/lists.
+
+        PyYAML reads ``1.5e-4`` as a string; numeric strings are converted for numeric fields.
+        YAML lists become the tuple fields.
+        """
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(set(params) - set(hints))
+        if unknown:
+            raise ValueError(
+                f"unknown CADA-VAE parameter(s) {unknown}; valid keys are: {', '.join(sorted(hints))}"
+            )
+        return cls(**{key: _coerce(key, value, hints[key]) for key, value in params.items()})
+
+
+def _coerce_scalar(key: str, value: Any, base: type) -> Any:
+    """Convert one scalar to ``base`` (bool, int, float, str) or raise TypeError."""
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if isinstance(value, bool):
+        raise TypeError
+    if base is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise TypeError
+        if isinstance(value, str):
+            value = float(value)
+            if not value.is_integer():
+                raise TypeError
+        return int(value)
+    if base is float:
+        return float(value)
+    if base is str:
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    return value
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Convert ``value`` to the field type ``hint`` (scalar or fixed-length tuple) or raise a
+    ValueError naming ``key``."""
+    if value is None:
+        raise ValueError(f"CADA-VAE parameter '{key}' may not be null")
+    if typing.get_origin(hint) is tuple:
+        types = typing.get_args(hint)
+        is_list = isinstance(value, (list, tuple))
+        if not is_list or len(value) != len(types):
+            raise ValueError(
+                f"CADA-VAE parameter '{key}': expected a list of {len(types)} numbers, got {value!r}"
+            )
+        try:
+            return tuple(_coerce_scalar(key, v, t) for v, t in zip(value, types))
+        except (TypeError, ValueError):
+            names = ", ".join(t.__name__ for t in types)
+            raise ValueError(f"CADA-VAE parameter '{key}': expected [{names}], got {value!r}") from None
+    try:
+        return _coerce_scalar(key, value, hint)
+    except (TypeError, ValueError):
+        raise ValueError(f"CADA-VAE parameter '{key}': expected {hint.__name__}, got {value!r}") from None
+
+
+# ---- training (§3.4) ------------------------------------------------------------------------------
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """True when tensors on ``a`` can be used on ``b`` (``cuda`` == ``cuda:<current>``)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return True
+    current = torch.cuda.current_device()
+    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+
+
+def build_models(
+    config: CADAVAEConfig,
+    *,
+    feature_dim: int,
+    attr_dim: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    initialise: bool = True,
+) -> CADAVAEModels:
+    """The four networks with the config's widths, built on ``device`` (init from ``generator``)."""
+    return build_cada_vae(
+        feature_dim=feature_dim,
+        attr_dim=attr_dim,
+        latent_dim=config.latent_size,
+        image_hidden=(config.image_encoder_hidden, config.image_decoder_hidden),
+        attribute_hidden=(config.attribute_encoder_hidden, config.attribute_decoder_hidden),
+        generator=generator,
+        device=device,
+        initialise=initialise,
+    )
+
+
+def train(
+    data: FeatureTensors, config: CADAVAEConfig, device: torch.device, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Train the two VAEs on ``data.train_x`` / ``train_y`` (§3.4); return the checkpoint dict.
+
+    One generator seeded with ``config.seed`` draws the init (image encoder, attribute encoder,
+    image decoder, attribute decoder), then per iteration the batch indices (the first
+    ``batch_size`` of a fresh permutation) and the image then attribute noise. The attribute
+    input of a sample is its label's class embedding. The δ·L_DA term is added only while δ > 0
+    (as the reference does; this also keeps sqrt's gradient at 0 out of the early epochs).
+    History: per-epoch means of the loss terms and the epoch's factors β, γ, δ.
+    Raises FloatingPointError when an epoch's losses are not finite.
+    """
+    device = torch.device(device)
+    if not _same_device(data.device, device):
+        raise ValueError(f"features are on {data.device} but training was asked to run on {device}")
+    rng = torch.Generator(device=device).manual_seed(config.seed)
+    models = build_models(
+        config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device, generator=rng
+    )
+    optimizer = torch.optim.Adam(
+        models.parameters(), lr=config.lr, betas=VAE_BETAS, eps=VAE_EPS, weight_decay=0.0, amsgrad=True
+    )
+    iters = config.iterations_per_epoch(data.ntrain)
+    warmups = config.warmups
+    log.info(
+        "CADA-VAE on %s: %d epochs x %d iterations of %d samples (reparameterisation: %s)",
+        data.name,
+        config.nepoch,
+        iters,
+        config.batch_size,
+        config.reparameterization,
+    )
+    models.train()
+    history: list[dict[str, float]] = []
+    for epoch in range(config.nepoch):
+        factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
+        beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
+        sums = torch.zeros(len(LOSS_STATS), device=device)
+        for _ in range(iters):
+            idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
+            x = data.train_x[idx]
+            a = data.class_embeddings[data.train_y[idx]]
+            mu_x, logvar_x = models.image_encoder(x)
+            z_x = reparameterize(mu_x, logvar_x, rng, config.reparameterization)
+            mu_a, logvar_a = models.attribute_encoder(a)
+            z_a = reparameterize(mu_a, logvar_a, rng, config.reparameterization)
+
+            rec = reconstruction_loss(x, models.image_decoder(z_x), a, models.attribute_decoder(z_a))
+            cross = cross_reconstruction_loss(x, models.image_decoder(z_a), a, models.attribute_decoder(z_x))
+            kl = kl_divergence(mu_x, logvar_x) + kl_divergence(mu_a, logvar_a)
+            distance = distribution_alignment(mu_x, logvar_x, mu_a, logvar_a)
+            loss = rec + beta * kl + gamma * cross
+            if delta > 0:
+                loss = loss + delta * distance
+
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            sums += torch.stack([loss, rec, cross, kl, distance]).detach()
+        values = (sums / iters).tolist()  # the epoch's only host sync
+        stats: dict[str, float] = {"epoch": epoch, **dict(zip(LOSS_STATS, values)), **factors}
+        if not all(math.isfinite(v) for v in values):
+            raise FloatingPointError(f"CADA-VAE diverged in epoch {epoch}: {stats}")
+        log.info(
+            "epoch %d/%d  loss %.1f  rec %.1f  cross %.1f  KL %.1f  DA %.2f  β %.3f  γ %.3f  δ %.3f",
+            epoch + 1,
+            config.nepoch,
+            stats["loss"],
+            stats["reconstruction"],
+            stats["cross_reconstruction"],
+            stats["kl"],
+            stats["distance"],
+            beta,
+            gamma,
+            delta,
+        )
+        history.append(stats)
+        if progress is not None:
+            progress(epoch + 1, config.nepoch)
+    models.eval()
+    return {
+        "method": METHOD_NAME,
+        "config": config.to_dict(),
+        "models": {name: net.state_dict() for name, net in models.networks().items()},
+        "history": history,
+        "feature_dim": data.feature_dim,
+        "attr_dim": data.attr_dim,
+    }
+
+
+# ---- classifier sets (§3.5) ----------------------------------------------------------------------
+
+
+def load_models(checkpoint: Mapping[str, Any], device: torch.device) -> tuple[CADAVAEConfig, CADAVAEModels]:
+    """Rebuild the config and the four networks (eval mode) from a :func:`train` checkpoint."""
+    if checkpoint.get("method") != METHOD_NAME:
+        raise ValueError(f"not a CADA-VAE checkpoint (method = {checkpoint.get('method')!r})")
+    config = CADAVAEConfig.from_params(checkpoint["config"])
+    models = build_models(
+        config,
+        feature_dim=int(checkpoint["feature_dim"]),
+        attr_dim=int(checkpoint["attr_dim"]),
+        device=torch.device(device),
+        initialise=False,
+    )
+    for name, net in models.networks().items():
+        net.load_state_dict(checkpoint["models"][name])
+    return config, models.eval()
+
+
+def tiled_class_rows(labels: Tensor, classes: Tensor, n: int) -> Tensor:
+    """Indices into ``labels``: for each class in ``classes`` (in order), its rows in stored order
+    tiled ceil(n / rows) times, the first ``n`` taken (§3.5: deterministic, not random).
+
+    Returns (len(classes) · n,) indices, class-major. Every class must have at least one row.
+    """
+    order = torch.sort(labels, stable=True).indices
+    sorted_labels = labels[order]
+    start = torch.searchsorted(sorted_labels, classes)
+    count = torch.searchsorted(sorted_labels, classes, right=True) - start
+    if classes.numel() and bool((count == 0).any()):
+        raise ValueError(f"classes without rows: {classes[count == 0].tolist()}")
+    j = torch.arange(n, device=labels.device)
+    return order[(start[:, None] + j[None, :] % count[:, None]).reshape(-1)]
+
+
+@torch.no_grad()
+def encode_mu(encoder: Encoder, x: Tensor) -> Tensor:
+    """μ of every row of ``x`` (test-time encoding, noise off, §3.3), in chunks."""
+    if x.shape[0] == 0:
+        return x.new_zeros((0, encoder._mu.out_features))
+    return torch.cat([encoder(chunk)[0] for chunk in x.split(CHUNK_ROWS)])
+
+
+@torch.no_grad()
+def encode_with_noise(
+    encoder: Encoder, source: Tensor, rows: Tensor, generator: torch.Generator, mode: str
+) -> Tensor:
+    """Noisy latents (§3.3) of ``source[rows]``; each distinct source row is encoded once.
+
+    The encoder is deterministic, so encoding the distinct rows and gathering (μ, logvar) gives
+    the same (μ, logvar) as encoding the tiled rows; the noise is then drawn for all
+    ``len(rows)`` samples at once.
+    """
+    latent = encoder._mu.out_features
+    if rows.numel() == 0:
+        return source.new_zeros((0, latent))
+    unique, inverse = torch.unique(rows, return_inverse=True)
+    stats = [encoder(chunk) for chunk in source[unique].split(CHUNK_ROWS)]
+    mu = torch.cat([s[0] for s in stats])[inverse]
+    logvar = torch.cat([s[1] for s in stats])[inverse]
+    return reparameterize(mu, logvar, generator, mode)
+
+
+def _latent_training_set(
+    models: CADAVAEModels,
+    data: FeatureTensors,
+    counts: tuple[int, int, int, int],
+    config: CADAVAEConfig,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One classifier training set (§3.5) for ``counts`` = (img_seen, att_seen, att_unseen, img_unseen).
+
+    Parts in the reference's order (img_seen, img_unseen, att_seen, att_unseen), each class-major
+    with classes ascending. Returns (x, y, att_unseen x, att_unseen y).
+    """
+    img_seen, att_seen, att_unseen, img_unseen = counts
+    device, latent = data.device, config.latent_size
+    is_unseen_row = torch.isin(data.train_y, data.unseen_classes)
+    is_seen_row = torch.isin(data.train_y, data.seen_classes) & ~is_unseen_row
+    row_ids = torch.arange(data.ntrain, device=device)
+    parts: list[tuple[Tensor, Tensor]] = []
+    # image features: the classes present among the (seen | unseen) training rows
+    for n, mask in ((img_seen, is_seen_row), (img_unseen, is_unseen_row)):
+        if n == 0 or not bool(mask.any()):
+            parts.append((data.train_x.new_zeros((0, latent)), data.train_y.new_zeros(0)))
+            continue
+        labels = data.train_y[mask]
+        rows = row_ids[mask][tiled_class_rows(labels, torch.unique(labels), n)]
+        z = encode_with_noise(models.image_encoder, data.train_x, rows, generator, config.reparameterization)
+        parts.append((z, data.train_y[rows]))
+    # class embeddings: one source row per class, so tiling is repetition
+    for n, classes in ((att_seen, data.seen_classes), (att_unseen, data.unseen_classes)):
+        classes = torch.sort(classes).values
+        rows = classes.repeat_interleave(n)
+        z = encode_with_noise(
+            models.attribute_encoder, data.class_embeddings, rows, generator, config.reparameterization
+        )
+        parts.append((z, rows))
+    x = torch.cat([p[0] for p in parts])
+    y = torch.cat([p[1] for p in parts])
+    return x, y, parts[3][0], parts[3][1]
+
+
+def is_few_shot(data: FeatureTensors) -> bool:
+    """Few-shot mode: some unseen class has training rows (the runner moved its shots there)."""
+    return bool(torch.isin(data.train_y, data.unseen_classes).any())
+
+
+@torch.no_grad()
+def classifier_sets(
+    checkpoint: Mapping[str, Any], data: FeatureTensors, device: torch.device, generator: torch.Generator
+) -> ClassifierSets:
+    """The final classifiers' sets in the latent space (§3.5).
+
+    GZSL set: img_seen noisy latents per seen class (real training features) + att_unseen per
+    unseen class (its class embedding); ZSL set: att_unseen per unseen class; in few-shot mode
+    (an unseen class has training rows) the k-shot rows of §3.5 apply, img_unseen coming from
+    those rows. Noise follows the configured reparameterisation and draws from ``generator``
+    (GZSL set first, then ZSL; within a set img_seen, img_unseen, att_seen, att_unseen). Test
+    features are encoded to μ. ``synthetic_*`` = the GZSL set's att_unseen latents.
+    """
+    device = torch.device(device)
+    if not _same_device(data.device, device):
+        raise ValueError(f"features are on {data.device} but the classifier sets were asked for on {device}")
+    if int(checkpoint["feature_dim"]) != data.feature_dim or int(checkpoint["attr_dim"]) != data.attr_dim:
+        raise ValueError(
+            f"checkpoint is for {checkpoint['feature_dim']}-d features / "
+            f"{checkpoint['attr_dim']}-d embeddings, the data has {data.feature_dim} / {data.attr_dim}"
+        )
+    config, models = load_models(checkpoint, device)
+    few_shot = is_few_shot(data)
+    gzsl_counts = config.samples_per_class_gzsl_fewshot if few_shot else config.samples_per_class_gzsl
+    zsl_counts = config.samples_per_class_zsl_fewshot if few_shot else config.samples_per_class_zsl
+    gzsl_x, gzsl_y, syn_x, syn_y = _latent_training_set(models, data, gzsl_counts, config, generator)
+    zsl_x, zsl_y, _, _ = _latent_training_set(models, data, zsl_counts, config, generator)
+    log.info(
+        "CADA-VAE classifier sets (%s): GZSL %d latents %s, ZSL %d latents %s",
+        "few-shot" if few_shot else "zero-shot",
+        gzsl_x.shape[0],
+        gzsl_counts,
+        zsl_x.shape[0],
+        zsl_counts,
+    )
+    return ClassifierSets(
+        gzsl_x=gzsl_x,
+        gzsl_y=gzsl_y,
+        zsl_x=zsl_x,
+        zsl_y=zsl_y,
+        test_seen_x=encode_mu(models.image_encoder, data.test_seen_x),
+        test_unseen_x=encode_mu(models.image_encoder, data.test_unseen_x),
+        synthetic_x=syn_x,
+        synthetic_y=syn_y,
+    )
+
+
+def classifier_configs(config: CADAVAEConfig) -> tuple[ClassifierConfig, ClassifierConfig]:
+    """(GZSL, ZSL) final-classifier settings (§3.5): the sets are already latents (``input_mode="x"``).
+
+    The shared classifier is ``LinearLogSoftmax`` with N(0, 0.02²) init (reference: Xavier gain
+    0.5) and shared-permutation-stream batches (see the module docstring).
+    """
+
+    def make(epochs: int) -> ClassifierConfig:
+        return ClassifierConfig(
+            epochs=epochs,
+            batch_size=config.classifier_batch_size,
+            lr=config.classifier_lr,
+            beta1=config.classifier_beta1,
+            input_mode="x",
+        )
+
+    return make(config.classifier_epochs_gzsl), make(config.classifier_epochs_zsl)
+
+
+METHOD = Method(
+    name=METHOD_NAME,
+    config_from_params=CADAVAEConfig.from_params,
+    train=train,
+    classifier_sets=classifier_sets,
+    classifier_configs=classifier_configs,
+    l2_normalise_embeddings=False,
+)

@@ -1,0 +1,192 @@
+"""Run any generative method on a dataset: seeds, few-shot splits, both classifier protocols,
+zero-shot retrieval, wall time and peak memory.
+
+Two stages, so either can be rerun alone from the catalog: :func:`train_runs` (one trained
+model per seed) and :func:`evaluate_runs` (one metrics record per seed).
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import torch
+
+from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.evaluation.protocols import fit_protocols
+from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
+from zsl_pipeline.methods.base import Method
+from zsl_pipeline.methods.fewshot import choose_unseen_shots
+from zsl_pipeline.training.progress import EpochProgressBar
+from zsl_pipeline.training.tfvaegan_data import FeatureTensors, prepare_features
+
+log = logging.getLogger(__name__)
+
+#: Offset between a run's seed and the seed of its synthesis + classifier RNG.
+EVAL_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a method is run (the ``runs`` parameters).
+
+    ``seeds``: one run per seed (each overrides the method's ``seed``); None = one run with
+    the method's configured seed (the reference's). ``n_shots``: real test_unseen images per
+    unseen class moved into training (0 = zero-shot). ``retrieval_k``: k of precision@k (the
+    released retrieval code uses 5).
+    """
+
+    seeds: tuple[int, ...] | None = None
+    n_shots: int = 0
+    retrieval_k: int = 5
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "RunSettings":
+        unknown = set(params) - {"seeds", "n_shots", "retrieval_k"}
+        if unknown:
+            raise ValueError(f"unknown 'runs' parameter(s) {sorted(unknown)}; expected seeds, n_shots, retrieval_k")
+        seeds = params.get("seeds")
+        if seeds is not None and (isinstance(seeds, (str, int)) or not seeds):
+            raise ValueError(f"runs.seeds must be a non-empty list of integers or null, got {seeds!r}")
+        settings = cls(
+            seeds=None if seeds is None else tuple(int(s) for s in seeds),
+            n_shots=int(params.get("n_shots", 0)),
+            retrieval_k=int(params.get("retrieval_k", 5)),
+        )
+        if settings.n_shots < 0 or settings.retrieval_k < 1:
+            raise ValueError(f"runs.n_shots must be >= 0 and runs.retrieval_k >= 1, got {settings}")
+        return settings
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: CUDA allocations on a GPU, else the process's peak resident set
+    size (cumulative over the process, so a later method never reads lower than an earlier one)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def prepared_data(method: Method, ds: ZeroShotDataset, n_shots: int, seed: int, device: torch.device) -> FeatureTensors:
+    """The method's preprocessing of ``ds``, with ``n_shots`` unseen-class shots moved by ``seed``."""
+    shots = choose_unseen_shots(ds, n_shots, seed)
+    return prepare_features(ds, device, l2_normalise_embeddings=method.l2_normalise_embeddings, unseen_shots=shots)
+
+
+def train_runs(
+    method: Method,
+    ds: ZeroShotDataset,
+    params: Mapping[str, Any],
+    settings: RunSettings,
+    device: torch.device,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``method`` once per seed. Returns ``{"method", "n_shots", "runs": {seed: {...}}}``
+    where each run holds the checkpoint, its wall time and peak memory."""
+    base = method.config_from_params(params)
+    seeds = settings.seeds if settings.seeds is not None else (int(base.seed),)
+    runs: dict[str, Any] = {}
+    for seed in seeds:
+        config = method.config_from_params({**base.to_dict(), "seed": seed})
+        data = prepared_data(method, ds, settings.n_shots, seed, device)
+        _reset_peak(device)
+        start = time.perf_counter()
+        with EpochProgressBar(config.nepoch, f"{method.name} seed {seed}", enabled=show_progress) as bar:
+            checkpoint = method.train(data, config, device, lambda done, total: bar.advance_to(done))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        runs[str(seed)] = {
+            "checkpoint": checkpoint,
+            "train_time_s": time.perf_counter() - start,
+            "peak_memory_mb": peak_memory_mb(device),
+        }
+        log.info("%s seed %d trained in %.1f s", method.name, seed, runs[str(seed)]["train_time_s"])
+    return {"method": method.name, "n_shots": settings.n_shots, "runs": runs}
+
+
+def evaluate_runs(
+    method: Method, ds: ZeroShotDataset, trained: Mapping[str, Any], settings: RunSettings, device: torch.device
+) -> list[dict[str, Any]]:
+    """One record per trained seed: both protocols, retrieval, time and memory (fractions in [0, 1]).
+
+    ``final`` is each classifier's last epoch; ``best_on_test`` the best classifier epoch ON
+    THE TEST SET (the reference protocols' selection; optimistic). Uses the trained runs'
+    ``n_shots``, so the evaluation always matches the training split.
+    """
+    if trained["method"] != method.name:
+        raise ValueError(f"trained models are {trained['method']!r}, not {method.name!r}")
+    n_shots = int(trained["n_shots"])
+    records = []
+    for seed_key, run in trained["runs"].items():
+        seed = int(seed_key)
+        checkpoint = run["checkpoint"]
+        config = method.config_from_params(checkpoint["config"])
+        data = prepared_data(method, ds, n_shots, seed, device)
+        _reset_peak(device)
+        start = time.perf_counter()
+        gen = torch.Generator(device=device).manual_seed(seed + EVAL_SEED_OFFSET)
+        sets = method.classifier_sets(checkpoint, data, device, gen)
+        gzsl_config, zsl_config = method.classifier_configs(config)
+        result = fit_protocols(sets, data, gzsl_config, zsl_config, gen)
+        retrieval = zero_shot_retrieval(
+            sets.synthetic_x, sets.synthetic_y, sets.test_seen_x, data.test_seen_y,
+            sets.test_unseen_x, data.test_unseen_y, data.unseen_classes, settings.retrieval_k,
+        )
+        records.append(
+            {
+                "method": method.name,
+                "seed": seed,
+                "n_shots": n_shots,
+                "final": _named(asdict(result.final)),
+                "best_on_test": _named(asdict(result.best_on_test)),
+                "retrieval": {
+                    split: {k: retrieval[split][k] for k in ("map", "precision_at_k", "k")} for split in ("zsr", "gzsr")
+                },
+                "wall_time_s": float(run["train_time_s"]) + time.perf_counter() - start,
+                "peak_memory_mb": max(float(run["peak_memory_mb"]), peak_memory_mb(device)),
+                "classifier_history": result.history,
+            }
+        )
+    return records
+
+
+def _named(metrics: Mapping[str, float]) -> dict[str, float]:
+    """ProtocolMetrics -> the report's names (zsl_t1, gzsl_u, gzsl_s, gzsl_h)."""
+    return {
+        "zsl_t1": metrics["zsl_accuracy"],
+        "gzsl_u": metrics["acc_unseen"],
+        "gzsl_s": metrics["acc_seen"],
+        "gzsl_h": metrics["harmonic_mean"],
+    }
+
+
+def eszsl_records(ds: ZeroShotDataset) -> list[dict[str, Any]]:
+    """The ESZSL baseline as comparison records (deterministic: one record, seed ``None``)."""
+    from zsl_pipeline.evaluation.eszsl import run_eszsl
+
+    start = time.perf_counter()
+    result = run_eszsl(ds)
+    metrics = {
+        "zsl_t1": result.zsl_accuracy,
+        "gzsl_u": result.acc_unseen,
+        "gzsl_s": result.acc_seen,
+        "gzsl_h": result.harmonic_mean,
+    }
+    return [
+        {
+            "method": "eszsl",
+            "seed": None,
+            "n_shots": 0,
+            "final": metrics,  # no test-selected variant: γ and λ are chosen on the val classes
+            "selection": {"gamma": result.gamma, "lambda": result.lam, "selected_on": result.selected_on},
+            "wall_time_s": time.perf_counter() - start,
+            "peak_memory_mb": peak_memory_mb(torch.device("cpu")),
+        }
+    ]

@@ -1,0 +1,54 @@
+"""TF-VAEGAN as a :class:`~zsl_pipeline.methods.base.Method`, for the comparison pipelines.
+
+The ``tfvaegan`` pipeline itself keeps its own stages (per-epoch evaluation, validation-based
+schedule, synthesis as a cached catalog output); this adapter trains the same model with the
+same loop and builds the same classifier sets, without per-epoch evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from zsl_pipeline.evaluation.protocols import ClassifierConfig, ClassifierSets, transformed_sets
+from zsl_pipeline.methods.base import Method, Progress
+from zsl_pipeline.training.tfvaegan import TFVAEGANConfig, train_tfvaegan
+from zsl_pipeline.training.tfvaegan_data import FeatureTensors
+from zsl_pipeline.training.tfvaegan_eval import classifier_config, synthesize_unseen
+from zsl_pipeline.training.tfvaegan_stages import load_models
+
+
+def config_from_params(params: Mapping[str, Any]) -> TFVAEGANConfig:
+    return TFVAEGANConfig.from_params(params)
+
+
+def train(data: FeatureTensors, config: TFVAEGANConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
+    """The §2.5 loop (``train_tfvaegan``) with no per-epoch evaluation."""
+    result = train_tfvaegan(data, config, device, progress=progress)
+    return {"method": "tfvaegan", **result.checkpoint()}
+
+
+def classifier_sets(
+    checkpoint: Mapping[str, Any], data: FeatureTensors, device: torch.device, generator: torch.Generator
+) -> ClassifierSets:
+    """``syn_num`` features per unseen class with feedback (§2.7), every set mapped to x ⊕ Dec(x) ⊕ h."""
+    models, config = load_models(checkpoint, device)
+    syn_x, syn_y = synthesize_unseen(models, data, config, generator)
+    decoder = models.decoder if config.use_decoder else None
+    return transformed_sets(data, syn_x, syn_y, decoder, config.effective_classifier_input)
+
+
+def classifier_configs(config: TFVAEGANConfig) -> tuple[ClassifierConfig, ClassifierConfig]:
+    cfg = classifier_config(config)
+    return cfg, cfg
+
+
+METHOD = Method(
+    name="tfvaegan",
+    config_from_params=config_from_params,
+    train=train,
+    classifier_sets=classifier_sets,
+    classifier_configs=classifier_configs,
+    l2_normalise_embeddings=True,
+)

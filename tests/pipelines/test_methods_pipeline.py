@@ -1,0 +1,90 @@
+"""The method branches and `compare` as Kedro runs them: one branch per method, seeds, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from toy_data import make_toy_dataset
+
+from zsl_pipeline import pipeline_registry
+from zsl_pipeline.data import write_xlsa17
+from zsl_pipeline.methods import ALL_METHODS
+
+#: Every method at toy size (runtime parameters merge into the configured dicts).
+TINY = {
+    "tfvaegan": {"nepoch": 1, "syn_num": 10, "encoder_hidden": 16, "ngh": 16, "ndh": 16, "classifier_epochs": 2},
+    "clswgan": {
+        "ngh": 16, "ndh": 16, "pretrain_epochs": 1, "classifier_epochs": 2,
+        "settings": {"gzsl": {"nepoch": 1, "syn_num": 10}, "zsl": {"nepoch": 1, "syn_num": 10}},
+    },
+    "cada_vae": {
+        "image_encoder_hidden": 16, "image_decoder_hidden": 16, "attribute_encoder_hidden": 8,
+        "attribute_decoder_hidden": 8, "nepoch": 1, "samples_per_class_gzsl": [5, 0, 10, 0],
+        "samples_per_class_zsl": [0, 0, 5, 0], "classifier_epochs_gzsl": 2, "classifier_epochs_zsl": 2,
+    },
+    "filmwgan": {"ngh": 16, "ndh": 16, "nz": 4, "nepoch": 1, "syn_num": 10, "pretrain_epochs": 1, "classifier_epochs": 2},
+    "zswgan": {"ngh": 16, "ndh": 16, "nz": 4, "nepoch": 1, "syn_num": 10, "pretrain_epochs": 1, "classifier_epochs": 2},
+}
+
+
+@pytest.fixture
+def toy_xlsa17(tmp_path) -> Path:
+    root = tmp_path / "xlsa17"
+    write_xlsa17(make_toy_dataset(per_class=12, feature_dim=24), root / "CUB")
+    return root
+
+
+def _latest(tmp_path: Path, relative: str):
+    files = sorted((tmp_path / relative).glob("*/*"))
+    return files[-1], len(files)
+
+
+def test_compare_pipeline_has_one_namespaced_branch_per_method():
+    pipeline_registry.set_run_settings("xlsa17", False, ["clswgan", "eszsl"])
+    try:
+        compare = pipeline_registry.register_pipelines()["compare"]
+        assert {n.namespace for n in compare.nodes} == {"clswgan", "eszsl", None}
+        assert {n.name for n in compare.nodes} == {"clswgan.train", "clswgan.evaluate", "eszsl.evaluate", "report"}
+        pipeline_registry.set_run_settings("xlsa17", False)
+        every = pipeline_registry.register_pipelines()
+        assert {n.namespace for n in every["compare"].nodes} == set(ALL_METHODS) | {None}
+        assert all(name in every for name in ALL_METHODS)  # each method runs alone too
+    finally:
+        pipeline_registry.set_run_settings("images", False)
+    with pytest.raises(ValueError, match="compare_methods"):
+        pipeline_registry.set_run_settings("xlsa17", False, ["nope"])
+        pipeline_registry.register_pipelines()
+    pipeline_registry.set_run_settings("images", False)
+
+
+@pytest.mark.slow
+def test_compare_runs_every_method_and_seed_then_reruns_one_branch(run_pipeline, tmp_path, toy_xlsa17):
+    params = {"xlsa17_root": str(toy_xlsa17), **TINY, "compare_runs": {"seeds": [0, 1]}}
+    run_pipeline("compare", env="cub", params=params)
+    table = pd.read_csv(_latest(tmp_path, "data/08_reporting/compare/comparison.csv")[0])
+    finals = table[table["protocol"] == "final"]
+    assert sorted(finals["method"]) == sorted(ALL_METHODS)
+    assert finals.set_index("method")["n_seeds"].to_dict() == {**{m: 2 for m in ALL_METHODS}, "eszsl": 1}
+    assert finals["zsl_t1_mean"].between(0, 100).all()
+    for method in ALL_METHODS:
+        runs = json.loads(_latest(tmp_path, f"data/07_model_output/{method}/runs.json")[0].read_text())
+        assert [r["seed"] for r in runs] == ([None] if method == "eszsl" else [0, 1])
+    markdown = _latest(tmp_path, "data/08_reporting/compare/comparison.md")[0].read_text()
+    assert all(f"| {m}" in markdown for m in ALL_METHODS)
+    assert _latest(tmp_path, "data/08_reporting/compare/seen_unseen.png")[0].stat().st_size > 0
+
+    run_pipeline("compare", env="cub", params=params, namespaces=["clswgan"])
+    assert _latest(tmp_path, "data/07_model_output/clswgan/runs.json")[1] == 2  # the branch reran
+    assert _latest(tmp_path, "data/07_model_output/cada_vae/runs.json")[1] == 1  # the others did not
+
+
+def test_one_method_alone_with_few_shots(run_pipeline, tmp_path, toy_xlsa17):
+    params = {"xlsa17_root": str(toy_xlsa17), **TINY, "runs": {"seeds": [4], "n_shots": 2}}
+    run_pipeline("zswgan", env="cub", params=params)
+    runs = json.loads(_latest(tmp_path, "data/07_model_output/zswgan/runs.json")[0].read_text())
+    assert [(r["seed"], r["n_shots"]) for r in runs] == [(4, 2)]
+    metrics = json.loads(_latest(tmp_path, "data/08_reporting/zswgan/comparison_metrics.json")[0].read_text())
+    assert set(metrics) == {"zswgan.final", "zswgan.best_on_test"}
