@@ -101,3 +101,41 @@ def test_eszsl_selection_and_protocol(toy_dataset):
     assert (result.gamma, result.lam, result.selected_on) == (gamma, lam, "val classes")
     assert 0.0 <= result.zsl_accuracy <= 1.0
     assert result.harmonic_mean == pytest.approx(float(harmonic_mean(result.acc_seen, result.acc_unseen)))
+
+
+def test_eszsl_closed_form_is_the_least_squares_minimiser():
+    """V solves the stationarity system (X Xᵀ + γI) V (S Sᵀ + λI) = X Y Sᵀ of the ESZSL objective
+    ‖Xᵀ V S − Y‖² + γ‖V S‖² + λ‖Xᵀ V‖² + γλ‖V‖², solved here directly as one least-squares
+    problem in vec(V) (Kronecker form), not by the two inverses of the closed form."""
+    X, y, S = _eszsl_problem(seed=3)
+    gamma, lam = 0.5, 1.5
+    Xc, Sc, Y = X.T, S[:5].T, np.eye(5)[y]
+    A, B = Xc @ Xc.T + gamma * np.eye(8), Sc @ Sc.T + lam * np.eye(4)
+    # vec(A V B) = (Bᵀ ⊗ A) vec(V) with column-major vec.
+    vec_v = np.linalg.lstsq(np.kron(B.T, A), (Xc @ Y @ Sc.T).reshape(-1, order="F"), rcond=None)[0]
+    V = fit_eszsl(X, y, S, gamma, lam).numpy()
+    assert np.allclose(V, vec_v.reshape(8, 4, order="F"), rtol=1e-8, atol=1e-10)
+
+    def objective(v):
+        return (np.sum((Xc.T @ v @ Sc - Y) ** 2) + gamma * np.sum((v @ Sc) ** 2)
+                + lam * np.sum((Xc.T @ v) ** 2) + gamma * lam * np.sum(v**2))
+
+    rng = np.random.default_rng(0)
+    assert all(objective(V) < objective(V + 1e-3 * rng.normal(size=V.shape)) for _ in range(5))
+
+
+def test_eszsl_selection_never_reads_test_labels(toy_dataset):
+    """Scrambling the test labels (within each test split) leaves the chosen (γ, λ) unchanged."""
+    import dataclasses
+
+    ds = toy_dataset
+    labels = ds.labels.copy()
+    rng = np.random.default_rng(1)
+    for split in ("test_seen", "test_unseen"):
+        idx = ds.splits[split]
+        labels[idx] = rng.permutation(labels[idx])
+    scrambled = dataclasses.replace(ds, labels=labels)
+    assert not np.array_equal(scrambled.labels, ds.labels)
+    a, b = run_eszsl(ds), run_eszsl(scrambled)
+    assert (a.gamma, a.lam, a.val_accuracy) == (b.gamma, b.lam, b.val_accuracy)
+    assert a.selected_on == "val classes"

@@ -32,3 +32,6 @@ def test_kedro_viz_build_succeeds(tmp_path):
     main = json.loads((tmp_path / "build" / "api" / "main").read_text())
     node_names = {n["name"] for n in main["nodes"] if n["type"] == "task"}
     assert {"render_demo_dataset", "read_image_dataset"} <= node_names
+    compare = json.loads((tmp_path / "build" / "api" / "pipelines" / "compare").read_text())
+    branches = {n["name"] for n in compare["nodes"] if n["type"] == "modularPipeline"}
+    assert branches == {"tfvaegan", "clswgan", "cada_vae", "filmwgan", "zswgan", "eszsl"}  # one per method

@@ -171,7 +171,7 @@ def plot_seen_unseen(records: Sequence[Record]) -> Figure:
     """GZSL u (x) against s (y) in %: one point per (method, seed), filled for ``final``, hollow
     for ``best_on_test``; one colour (one scatter collection per protocol) per method; iso-H
     curves H = 10 … 90 % as labelled light grey lines (``gid`` ``iso_h_<H>``)."""
-    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    fig = Figure(figsize=(8.5, 6), layout="constrained")
     ax = fig.subplots()
     for h in ISO_H_LEVELS:
         u, s = iso_h_curve(h)
@@ -196,7 +196,7 @@ def plot_seen_unseen(records: Sequence[Record]) -> Figure:
         Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="",
                label="best_on_test (selected on test labels)"),
     ]
-    ax.legend(handles=handles, loc="lower left", fontsize=8)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)  # outside the axes
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     ax.set_aspect("equal")

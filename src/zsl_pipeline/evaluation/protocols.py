@@ -149,6 +149,8 @@ class ClassifierSets:
     classifier's (unseen classes only). ``test_seen_x`` / ``test_unseen_x``: the test features
     mapped into the same space (their labels are the data's). ``synthetic_*``: synthetic
     unseen-class samples in the same space (retrieval queries are their class means).
+    ``retrieval_x``: (synthetic, test_seen, test_unseen) when retrieval runs in another space
+    than the classifiers (TF-VAEGAN: the raw features, not x ⊕ Dec(x) ⊕ h); None = the same.
     """
 
     gzsl_x: Tensor
@@ -159,6 +161,11 @@ class ClassifierSets:
     test_unseen_x: Tensor
     synthetic_x: Tensor
     synthetic_y: Tensor
+    retrieval_x: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def retrieval_sets(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(synthetic, test_seen, test_unseen) in the retrieval space."""
+        return self.retrieval_x or (self.synthetic_x, self.test_seen_x, self.test_unseen_x)
 
 
 def train_classifier_protocols(
@@ -210,6 +217,7 @@ def transformed_sets(
         test_unseen_x=unseen,
         synthetic_x=syn,
         synthetic_y=syn_y,
+        retrieval_x=None if mode == "x" else (syn_x, data.test_seen_x, data.test_unseen_x),
     )
 
 

@@ -14,7 +14,8 @@ losses and training loop. It exposes one :class:`Method` record:
 * ``classifier_sets(checkpoint, data, device, generator) -> ClassifierSets``: the final
   classifiers' training and test sets in the method's classifier space (raw features for the
   WGANs, x ⊕ Dec(x) ⊕ h for TF-VAEGAN, the 64-d latent for CADA-VAE), and the synthetic
-  unseen samples the retrieval queries are built from.
+  unseen samples the retrieval queries are built from (retrieval runs in the feature space
+  where there are synthetic features: TF-VAEGAN's raw x; CADA-VAE's in the latent space).
 * ``classifier_configs(config) -> (gzsl, zsl)``: two ``ClassifierConfig`` (epochs, batch, lr,
   β1) of the final GZSL and ZSL softmax classifiers (``input_mode="x"``: the sets are already in
   the classifier space).

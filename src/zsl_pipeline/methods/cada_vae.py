@@ -23,13 +23,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
+from zsl_pipeline.config import from_params, same_device
 from zsl_pipeline.evaluation.protocols import ClassifierConfig
 from zsl_pipeline.evaluation.synthesis import CHUNK_ROWS
 from zsl_pipeline.methods.base import ClassifierSets, Method, Progress
@@ -167,75 +167,10 @@ class CADAVAEConfig:
         PyYAML reads ``1.5e-4`` as a string; numeric strings are converted for numeric fields.
         YAML lists become the tuple fields.
         """
-        hints = typing.get_type_hints(cls)
-        unknown = sorted(set(params) - set(hints))
-        if unknown:
-            raise ValueError(
-                f"unknown CADA-VAE parameter(s) {unknown}; valid keys are: {', '.join(sorted(hints))}"
-            )
-        return cls(**{key: _coerce(key, value, hints[key]) for key, value in params.items()})
-
-
-def _coerce_scalar(key: str, value: Any, base: type) -> Any:
-    """Convert one scalar to ``base`` (bool, int, float, str) or raise TypeError."""
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-        raise TypeError
-    if isinstance(value, bool):
-        raise TypeError
-    if base is int:
-        if isinstance(value, float) and not value.is_integer():
-            raise TypeError
-        if isinstance(value, str):
-            value = float(value)
-            if not value.is_integer():
-                raise TypeError
-        return int(value)
-    if base is float:
-        return float(value)
-    if base is str:
-        if not isinstance(value, str):
-            raise TypeError
-        return value
-    return value
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Convert ``value`` to the field type ``hint`` (scalar or fixed-length tuple) or raise a
-    ValueError naming ``key``."""
-    if value is None:
-        raise ValueError(f"CADA-VAE parameter '{key}' may not be null")
-    if typing.get_origin(hint) is tuple:
-        types = typing.get_args(hint)
-        is_list = isinstance(value, (list, tuple))
-        if not is_list or len(value) != len(types):
-            raise ValueError(
-                f"CADA-VAE parameter '{key}': expected a list of {len(types)} numbers, got {value!r}"
-            )
-        try:
-            return tuple(_coerce_scalar(key, v, t) for v, t in zip(value, types))
-        except (TypeError, ValueError):
-            names = ", ".join(t.__name__ for t in types)
-            raise ValueError(f"CADA-VAE parameter '{key}': expected [{names}], got {value!r}") from None
-    try:
-        return _coerce_scalar(key, value, hint)
-    except (TypeError, ValueError):
-        raise ValueError(f"CADA-VAE parameter '{key}': expected {hint.__name__}, got {value!r}") from None
+        return from_params(cls, params, "CADA-VAE")
 
 
 # ---- training (§3.4) ------------------------------------------------------------------------------
-
-
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    """True when tensors on ``a`` can be used on ``b`` (``cuda`` == ``cuda:<current>``)."""
-    a, b = torch.device(a), torch.device(b)
-    if a.type != b.type:
-        return False
-    if a.type != "cuda":
-        return True
-    current = torch.cuda.current_device()
-    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
 
 
 def build_models(
@@ -274,7 +209,7 @@ def train(
     Raises FloatingPointError when an epoch's losses are not finite.
     """
     device = torch.device(device)
-    if not _same_device(data.device, device):
+    if not same_device(data.device, device):
         raise ValueError(f"features are on {data.device} but training was asked to run on {device}")
     rng = torch.Generator(device=device).manual_seed(config.seed)
     models = build_models(
@@ -474,7 +409,7 @@ def classifier_sets(
     features are encoded to μ. ``synthetic_*`` = the GZSL set's att_unseen latents.
     """
     device = torch.device(device)
-    if not _same_device(data.device, device):
+    if not same_device(data.device, device):
         raise ValueError(f"features are on {data.device} but the classifier sets were asked for on {device}")
     if int(checkpoint["feature_dim"]) != data.feature_dim or int(checkpoint["attr_dim"]) != data.attr_dim:
         raise ValueError(

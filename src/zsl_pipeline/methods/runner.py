@@ -135,9 +135,10 @@ def evaluate_runs(
         sets = method.classifier_sets(checkpoint, data, device, gen)
         gzsl_config, zsl_config = method.classifier_configs(config)
         result = fit_protocols(sets, data, gzsl_config, zsl_config, gen)
+        queries, seen_x, unseen_x = sets.retrieval_sets()
         retrieval = zero_shot_retrieval(
-            sets.synthetic_x, sets.synthetic_y, sets.test_seen_x, data.test_seen_y,
-            sets.test_unseen_x, data.test_unseen_y, data.unseen_classes, settings.retrieval_k,
+            queries, sets.synthetic_y, seen_x, data.test_seen_y, unseen_x, data.test_unseen_y,
+            data.unseen_classes, settings.retrieval_k,
         )
         records.append(
             {

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zsl_pipeline import losses
+from zsl_pipeline.config import same_device
 from zsl_pipeline.evaluation.protocols import ClassifierConfig, batch_stream
 from zsl_pipeline.evaluation.synthesis import CHUNK_ROWS
 from zsl_pipeline.methods.base import ClassifierSets, Method, Progress
@@ -156,7 +157,7 @@ def train(
     the same weights on any device); training draws from a ``device`` generator seeded from it.
     Statistics stay on the device; the epoch's means are synced once per epoch.
     """
-    if data.device.type != device.type:
+    if not same_device(data.device, device):
         raise ValueError(f"features are on {data.device} but training was asked to run on {device}")
     noise_dim = config.noise_dim(data.attr_dim)
     classes, remap = training_class_map(data.train_y, data.num_classes)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from zsl_pipeline.config import from_params
 from zsl_pipeline.models.wgan import ARCHITECTURES, INIT_SCHEMES
 
 log = logging.getLogger(__name__)
@@ -141,13 +141,7 @@ class WGANConfig:
         """Build from a parameter mapping: resolve the named setting, reject unknown keys naming
         them, convert YAML scalars (numeric strings such as ``1e-4``) to the field types."""
         flat = resolve_setting(params, default=cls.setting)
-        hints = typing.get_type_hints(cls)
-        unknown = sorted(set(flat) - set(hints))
-        if unknown:
-            raise ValueError(
-                f"unknown WGAN parameter(s) {unknown}; valid keys are: {', '.join(sorted(hints))}"
-            )
-        return cls(**{key: _coerce(key, value, hints[key]) for key, value in flat.items()})
+        return from_params(cls, flat, "WGAN")
 
 
 def resolve_setting(params: Mapping[str, Any], default: str | None = None) -> dict[str, Any]:
@@ -179,28 +173,6 @@ def resolve_setting(params: Mapping[str, Any], default: str | None = None) -> di
         log.info("WGAN parameter(s) %s given at the top level override settings.%s", kept, setting)
     flat["setting"] = setting
     return {**chosen, **flat}
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Convert ``value`` to the field type ``hint`` or raise a ValueError naming ``key``."""
-    args = typing.get_args(hint)
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
-    if value is None:
-        if type(None) in args:
-            return None
-        raise ValueError(f"WGAN parameter '{key}' may not be null")
-    try:
-        if isinstance(value, bool) or (base is str and not isinstance(value, str)):
-            raise TypeError
-        if base is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise TypeError
-            return int(value)
-        if base is float:
-            return float(value)
-        return value
-    except (TypeError, ValueError):
-        raise ValueError(f"WGAN parameter '{key}': expected {base.__name__}, got {value!r}") from None
 
 
 # ---- per-method reference defaults ------------------------------------------------------------

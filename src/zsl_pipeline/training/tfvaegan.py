@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from zsl_pipeline.config import same_device
 from zsl_pipeline.models.tfvaegan import TFVAEGANModels, build_tfvaegan
 from zsl_pipeline.training.tfvaegan_checkpoint import (
     CHECKPOINT_FORMAT,
@@ -118,10 +119,6 @@ def build_training_state(
     return models, build_optimizers(models, config), rng
 
 
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
-
-
 def _is_due(epoch: int, every: int, nepoch: int) -> bool:
     """True every ``every`` epochs (1-based count) and at the last epoch; never when every == 0."""
     return every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == nepoch)
@@ -154,7 +151,7 @@ def train_tfvaegan(
         on_checkpoint: receives a checkpoint dict every ``checkpoint_every`` epochs and at the last.
         progress: ``progress(epochs_done, nepoch)`` after every epoch.
     """
-    if not _same_device(data.device, device):
+    if not same_device(data.device, device):
         raise ValueError(f"features are on {data.device} but training was asked to run on {device}")
     amp = config.amp and device.type == "cuda"
     models, optimizers, rng = build_training_state(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from zsl_pipeline.config import from_params
 
 #: Classifier input modes (§2.7): the reference x ⊕ Dec(x) ⊕ h, the paper figure's x ⊕ h, raw x.
 CLASSIFIER_INPUTS = ("x_dec_h", "x_h", "x")
@@ -156,43 +157,4 @@ class TFVAEGANConfig:
 
         PyYAML reads ``1e-4`` as a string; numeric strings are converted for numeric fields.
         """
-        hints = typing.get_type_hints(cls)
-        unknown = sorted(set(params) - set(hints))
-        if unknown:
-            raise ValueError(
-                f"unknown TF-VAEGAN parameter(s) {unknown}; valid keys are: {', '.join(sorted(hints))}"
-            )
-        return cls(**{key: _coerce(key, value, hints[key]) for key, value in params.items()})
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Convert ``value`` to the field type ``hint`` or raise a ValueError naming ``key``."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
-    if value is None:
-        if optional:
-            return None
-        raise ValueError(f"TF-VAEGAN parameter '{key}' may not be null")
-    try:
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError
-        if base is int:
-            if isinstance(value, bool):
-                raise TypeError
-            if isinstance(value, float) and not value.is_integer():
-                raise TypeError
-            return int(value)
-        if base is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if base is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-    except (TypeError, ValueError):
-        raise ValueError(f"TF-VAEGAN parameter '{key}': expected {base.__name__}, got {value!r}") from None
-    return value
+        return from_params(cls, params, "TF-VAEGAN")
