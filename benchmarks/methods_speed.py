@@ -38,7 +38,7 @@ def cub_config(name: str, nepoch: int):
     method = get_method(name)
     params = yaml.safe_load((CONF / f"parameters_{name}.yml").read_text())[name]
     base = method.config_from_params(params).to_dict()
-    return method.config_from_params({**base, "nepoch": nepoch, **({"eval_every": 0} if name == "tfvaegan" else {})})
+    return method.config_from_params({**base, "nepoch": nepoch})
 
 
 def iterations_per_epoch(name: str, config, ntrain: int) -> int:

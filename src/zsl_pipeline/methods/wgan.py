@@ -310,27 +310,17 @@ def classifier_configs(config: WGANConfig) -> tuple[ClassifierConfig, Classifier
     return clf, clf
 
 
-CLSWGAN = Method(
-    name="clswgan",
-    config_from_params=clswgan_config,
-    train=train,
-    classifier_sets=classifier_sets,
-    classifier_configs=classifier_configs,
-    l2_normalise_embeddings=False,
-)
-ZSWGAN = Method(
-    name="zswgan",
-    config_from_params=zswgan_config,
-    train=train,
-    classifier_sets=classifier_sets,
-    classifier_configs=classifier_configs,
-    l2_normalise_embeddings=False,
-)
-FILMWGAN = Method(
-    name="filmwgan",
-    config_from_params=filmwgan_config,
-    train=train,
-    classifier_sets=classifier_sets,
-    classifier_configs=classifier_configs,
-    l2_normalise_embeddings=False,
-)
+def _method(name: str, config_from_params) -> Method:
+    return Method(
+        name=name,
+        config_from_params=config_from_params,
+        train=train,
+        classifier_sets=classifier_sets,
+        classifier_configs=classifier_configs,
+        l2_normalise_embeddings=False,  # `att` as stored (§1)
+    )
+
+
+CLSWGAN = _method("clswgan", clswgan_config)
+ZSWGAN = _method("zswgan", zswgan_config)
+FILMWGAN = _method("filmwgan", filmwgan_config)

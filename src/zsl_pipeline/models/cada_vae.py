@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zsl_pipeline.models.tfvaegan import _linear  # uninitialised Linear (skip_init)
+
 #: Gain of the Xavier-uniform weight initialisation (§3.2, ``weights_init``).
 INIT_GAIN = 0.5
 #: Latent size of the reference (§3.2).
@@ -40,11 +42,6 @@ class Warmup(NamedTuple):
 BETA_WARMUP = Warmup(0.25, 0, 93)  # β, the KL weight
 CROSS_RECONSTRUCTION_WARMUP = Warmup(2.37, 21, 75)  # γ
 DISTANCE_WARMUP = Warmup(8.13, 6, 22)  # δ, the distribution-alignment weight
-
-
-def _linear(in_features: int, out_features: int, device: torch.device | None = None) -> nn.Linear:
-    """An uninitialised Linear layer (``skip_init``: no RNG draw; init happens in ``init_xavier``)."""
-    return torch.nn.utils.skip_init(nn.Linear, in_features, out_features, device=device or "cpu")
 
 
 def init_xavier(module: nn.Module, generator: torch.Generator | None = None, gain: float = INIT_GAIN) -> None:
