@@ -24,9 +24,11 @@ def config_from_params(params: Mapping[str, Any]) -> TFVAEGANConfig:
 
 
 def train(data: FeatureTensors, config: TFVAEGANConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
-    """The §2.5 loop (``train_tfvaegan``) with no per-epoch evaluation."""
+    """The §2.5 loop (``train_tfvaegan``) with no per-epoch evaluation; the checkpoint keeps the
+    networks, not the optimiser states (the comparison never resumes training)."""
     result = train_tfvaegan(data, config, device, progress=progress)
-    return {"method": "tfvaegan", **result.checkpoint()}
+    checkpoint = {k: v for k, v in result.checkpoint().items() if k not in ("optimizers", "rng")}
+    return {"method": "tfvaegan", **checkpoint}
 
 
 def classifier_sets(
