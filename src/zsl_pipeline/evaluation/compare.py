@@ -66,12 +66,13 @@ def _value(mapping: Mapping[str, Any] | None, key: str) -> float:
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof = 1) of the finite values; std 0.0 for one value, NaN for none."""
+    """Mean and sample std (ddof = 1) of the finite values; std NaN for one value (no spread to
+    report), both NaN for none."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan
-    return float(x.mean()), (float(x.std(ddof=1)) if x.size > 1 else 0.0)
+    return float(x.mean()), (float(x.std(ddof=1)) if x.size > 1 else float("nan"))
 
 
 def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
@@ -81,8 +82,8 @@ def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
     ``<m>_std`` for m in ``METRIC_KEYS`` (ZSL T1, GZSL u/s/H, ZSR/GZSR mAP and P@k, all × 100),
     ``retrieval_k``, ``wall_time_s_mean`` and ``peak_memory_mb_max``.
 
-    The std is the SAMPLE std (ddof = 1) over the seeds that have the value, 0.0 when only one
-    has it, NaN (like the mean) when none has (e.g. retrieval for a non-generative method).
+    The std is the SAMPLE std (ddof = 1) over the seeds that have the value, NaN when only one
+    has it (the table then shows the value alone), NaN like the mean when none has (e.g. retrieval for a non-generative method).
     Methods keep their order of first appearance; protocols follow ``PROTOCOLS``. Raises
     ValueError if one row mixes retrieval runs with different k.
     """
