@@ -44,3 +44,20 @@ def make_toy_dataset(
         features=features,
         name="toy",
     )
+
+
+def make_tiny_tfvaegan(feature_dim: int, attr_dim: int, hidden: int = 32, seed: int = 0):
+    """TF-VAEGAN's five networks at toy widths (latent = attr_dim, as the reference), seeded."""
+    import torch
+
+    from zsl_pipeline.models import build_tfvaegan
+
+    return build_tfvaegan(
+        feature_dim=feature_dim,
+        attr_dim=attr_dim,
+        latent_dim=attr_dim,
+        encoder_hidden=hidden,
+        ngh=hidden,
+        ndh=hidden,
+        generator=torch.Generator().manual_seed(seed),
+    )

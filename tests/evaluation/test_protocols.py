@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from toy_data import make_tiny_tfvaegan
 
 from zsl_pipeline.evaluation import (
     ClassifierConfig,
@@ -11,7 +12,6 @@ from zsl_pipeline.evaluation import (
     transform_features,
 )
 from zsl_pipeline.evaluation.protocols import batch_stream
-from zsl_pipeline.models import build_tfvaegan
 from zsl_pipeline.training.tfvaegan_data import prepare_features
 
 D, A, H = 16, 8, 32
@@ -19,15 +19,7 @@ D, A, H = 16, 8, 32
 
 @pytest.fixture
 def models():
-    return build_tfvaegan(
-        feature_dim=D,
-        attr_dim=A,
-        latent_dim=A,
-        encoder_hidden=H,
-        ngh=H,
-        ndh=H,
-        generator=torch.Generator().manual_seed(0),
-    )
+    return make_tiny_tfvaegan(D, A, H, seed=0)
 
 
 def test_synthesize_shapes_labels_and_determinism(models):

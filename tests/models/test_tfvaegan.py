@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from toy_data import make_tiny_tfvaegan
 import torch.nn.functional as F
 
 from zsl_pipeline.models import (
@@ -11,7 +12,6 @@ from zsl_pipeline.models import (
     Generator,
     LinearLogSoftmax,
     SemanticDecoder,
-    build_tfvaegan,
     generate,
 )
 
@@ -20,15 +20,7 @@ D, A, H = 16, 5, 32
 
 @pytest.fixture
 def models():
-    return build_tfvaegan(
-        feature_dim=D,
-        attr_dim=A,
-        latent_dim=A,
-        encoder_hidden=H,
-        ngh=H,
-        ndh=H,
-        generator=torch.Generator().manual_seed(0),
-    )
+    return make_tiny_tfvaegan(D, A, H, seed=0)
 
 
 def test_shapes_follow_the_reference(models):
@@ -55,25 +47,9 @@ def test_init_is_normal_002_with_zero_bias():
 
 def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
     state = torch.get_rng_state()
-    a = build_tfvaegan(
-        feature_dim=D,
-        attr_dim=A,
-        latent_dim=A,
-        encoder_hidden=H,
-        ngh=H,
-        ndh=H,
-        generator=torch.Generator().manual_seed(3),
-    )
+    a = make_tiny_tfvaegan(D, A, H, seed=3)
     assert torch.equal(state, torch.get_rng_state())
-    b = build_tfvaegan(
-        feature_dim=D,
-        attr_dim=A,
-        latent_dim=A,
-        encoder_hidden=H,
-        ngh=H,
-        ndh=H,
-        generator=torch.Generator().manual_seed(3),
-    )
+    b = make_tiny_tfvaegan(D, A, H, seed=3)
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 
 
