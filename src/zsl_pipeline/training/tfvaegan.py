@@ -162,6 +162,20 @@ def train_tfvaegan(
         check_resumable(resume_from, config, device)
         start, gp_weight, history = restore_checkpoint(resume_from, models, optimizers, rng)
         log.info("resuming TF-VAEGAN after epoch %d (λ = %.6g)", start, gp_weight)
+    def state_after(epochs_completed: int) -> TFVAEGANResult:
+        """The training state now (λ and history as they stand), e.g. to checkpoint it."""
+        return TFVAEGANResult(
+            models=models,
+            optimizers=optimizers,
+            config=config,
+            history=history,
+            gp_weight=gp_weight,
+            epochs_completed=epochs_completed,
+            rng=rng,
+            feature_dim=data.feature_dim,
+            attr_dim=data.attr_dim,
+        )
+
     lam = torch.tensor(gp_weight, dtype=torch.float64, device=device)  # the reference's float λ
     iters = config.generator_iterations(data.ntrain)
     log.info(
@@ -222,30 +236,8 @@ def train_tfvaegan(
                 stats.update({key: float(value) for key, value in extra.items()})
         history.append(stats)
         if on_checkpoint is not None and _is_due(epoch, config.checkpoint_every, config.nepoch):
-            on_checkpoint(
-                make_checkpoint(
-                    config=config,
-                    epochs_completed=epoch + 1,
-                    models=models,
-                    optimizers=optimizers,
-                    gp_weight=gp_weight,
-                    rng=rng,
-                    history=history,
-                    feature_dim=data.feature_dim,
-                    attr_dim=data.attr_dim,
-                )
-            )
+            on_checkpoint(state_after(epoch + 1).checkpoint())
         if progress is not None:
             progress(epoch + 1, config.nepoch)
 
-    return TFVAEGANResult(
-        models=models,
-        optimizers=optimizers,
-        config=config,
-        history=history,
-        gp_weight=gp_weight,
-        epochs_completed=config.nepoch,
-        rng=rng,
-        feature_dim=data.feature_dim,
-        attr_dim=data.attr_dim,
-    )
+    return state_after(config.nepoch)
