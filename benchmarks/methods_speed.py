@@ -27,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from tfvaegan_speed import CUB, fake_cub, matmul_throughput
 from zsl_pipeline.methods import GENERATIVE_METHODS, get_method
-from zsl_pipeline.training.tfvaegan_stages import resolve_device
+from zsl_pipeline.training.device import resolve_device
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "cub"
 #: Training rows per method: a few iterations per epoch (speed does not depend on the count).

@@ -50,7 +50,7 @@ def make_tiny_tfvaegan(feature_dim: int, attr_dim: int, hidden: int = 32, seed: 
     """TF-VAEGAN's five networks at toy widths (latent = attr_dim, as the reference), seeded."""
     import torch
 
-    from zsl_pipeline.models import build_tfvaegan
+    from zsl_pipeline.methods.tfvaegan.models import build_tfvaegan
 
     return build_tfvaegan(
         feature_dim=feature_dim,

@@ -1,4 +1,4 @@
-"""Shared helpers of the frozen method configs: parameter coercion and device comparison.
+"""Shared helper of the frozen method configs: parameter coercion.
 
 Every method config (TF-VAEGAN, CADA-VAE, the WGANs) is a frozen dataclass built once at the
 node boundary from a parameters mapping. :func:`from_params` rejects unknown keys and converts
@@ -9,10 +9,7 @@ numeric strings are accepted for numeric fields.
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Any, Mapping, TypeVar
-
-if TYPE_CHECKING:
-    import torch
+from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -103,17 +100,3 @@ def from_params(cls: type[T], params: Mapping[str, Any], label: str) -> T:
         )
     return cls(**{key: coerce(label, key, value, hints[key]) for key, value in params.items()})
 
-
-def same_device(a: torch.device | str, b: torch.device | str) -> bool:
-    """True when tensors on ``a`` can be used on ``b``; ``cuda`` without index is ``cuda:<current>``."""
-    import torch
-
-    a, b = torch.device(a), torch.device(b)
-    if a.type != b.type:
-        return False
-    if a.type != "cuda":
-        return True
-    if a.index is None or b.index is None:
-        current = torch.cuda.current_device()
-        return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
-    return a.index == b.index

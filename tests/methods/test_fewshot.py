@@ -4,7 +4,7 @@ import torch
 
 from toy_data import make_toy_dataset
 from zsl_pipeline.methods.fewshot import choose_unseen_shots
-from zsl_pipeline.training.tfvaegan_data import prepare_features
+from zsl_pipeline.training.features import prepare_features
 
 CPU = torch.device("cpu")
 

@@ -49,9 +49,9 @@ def test_records_hold_both_protocols_and_retrieval(dataset, trained):
 
 def test_adapter_matches_the_tfvaegan_classifier_stage(dataset, trained):
     """The comparison's TF-VAEGAN sets are the pipeline's: same synthesis, same transform."""
-    from zsl_pipeline.training.tfvaegan_data import prepare_features
-    from zsl_pipeline.training.tfvaegan_eval import classify, synthesize_unseen
-    from zsl_pipeline.training.tfvaegan_stages import load_models
+    from zsl_pipeline.methods.tfvaegan.evaluate import classify, synthesize_unseen
+    from zsl_pipeline.methods.tfvaegan.stages import load_models
+    from zsl_pipeline.training.features import prepare_features
 
     method = get_method("tfvaegan")
     checkpoint = trained["runs"]["0"]["checkpoint"]

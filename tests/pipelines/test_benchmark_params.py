@@ -8,8 +8,8 @@ import pytest
 import torch
 from kedro.config import OmegaConfigLoader
 
-from zsl_pipeline.training.tfvaegan import build_training_state
-from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.loop import build_training_state
+from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,48 +1,32 @@
-"""Synthesis, feature transform, final-classifier protocols, metrics, retrieval, the ESZSL
-baseline and the cross-method comparison report."""
+"""What every method's evaluation shares: metrics, synthesis and classifier sets, the final-
+classifier protocols, retrieval, the TF-VAEGAN report figures and the cross-method comparison."""
 
-from zsl_pipeline.evaluation.eszsl import (
-    DEFAULT_GAMMA,
-    DEFAULT_LAMBDA,
-    ESZSL_GRID,
-    ESZSLResult,
-    fit_eszsl,
-    predict_eszsl,
-    run_eszsl,
-    select_eszsl,
-)
+from zsl_pipeline.evaluation.compare import aggregate_runs, markdown_table, plot_seen_unseen
 from zsl_pipeline.evaluation.metrics import (
     gzsl_metrics,
     harmonic_mean,
     mean_per_class_accuracy,
     per_class_accuracy,
+    report_names,
 )
-from zsl_pipeline.evaluation.compare import aggregate_runs, markdown_table, plot_seen_unseen
 from zsl_pipeline.evaluation.protocols import (
     ClassifierConfig,
-    ClassifierSets,
     ProtocolMetrics,
     ProtocolResult,
     fit_protocols,
     reference_best_over_epochs,
-    train_classifier_protocols,
 )
 from zsl_pipeline.evaluation.retrieval import class_queries, retrieval_metrics, zero_shot_retrieval
-from zsl_pipeline.evaluation.synthesis import TRANSFORM_MODES, synthesize, transform_features
+from zsl_pipeline.evaluation.synthesis import ClassifierSets, feature_sets, synthesize_classes
 
 __all__ = [
-    "DEFAULT_GAMMA",
-    "DEFAULT_LAMBDA",
-    "ESZSL_GRID",
-    "ESZSLResult",
     "ClassifierConfig",
     "ClassifierSets",
     "ProtocolMetrics",
     "ProtocolResult",
-    "TRANSFORM_MODES",
     "aggregate_runs",
     "class_queries",
-    "fit_eszsl",
+    "feature_sets",
     "fit_protocols",
     "gzsl_metrics",
     "harmonic_mean",
@@ -50,13 +34,9 @@ __all__ = [
     "mean_per_class_accuracy",
     "per_class_accuracy",
     "plot_seen_unseen",
-    "predict_eszsl",
     "reference_best_over_epochs",
+    "report_names",
     "retrieval_metrics",
-    "run_eszsl",
-    "select_eszsl",
-    "synthesize",
-    "train_classifier_protocols",
-    "transform_features",
+    "synthesize_classes",
     "zero_shot_retrieval",
 ]

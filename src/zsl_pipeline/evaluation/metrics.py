@@ -6,8 +6,13 @@ per call, for the bincount length); call ``.item()`` when a number is needed.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 from torch import Tensor
+
+#: Report name of each metric: ZSL T1 and GZSL u, s, H (the papers' column names).
+REPORT_NAMES = {"zsl_accuracy": "zsl_t1", "acc_unseen": "gzsl_u", "acc_seen": "gzsl_s", "harmonic_mean": "gzsl_h"}
 
 
 def per_class_accuracy(pred: Tensor, target: Tensor, classes: Tensor) -> Tensor:
@@ -52,3 +57,9 @@ def gzsl_metrics(
     acc_s = mean_per_class_accuracy(pred_seen, target_seen, seen_classes)
     acc_u = mean_per_class_accuracy(pred_unseen, target_unseen, unseen_classes)
     return torch.stack([acc_s, acc_u, harmonic_mean(acc_s, acc_u).to(acc_s.device)])
+
+
+def report_names(metrics: Mapping[str, float], prefix: str = "") -> dict[str, float]:
+    """``{zsl_t1, gzsl_u, gzsl_s, gzsl_h}`` from a mapping holding ``prefix + zsl_accuracy``,
+    ``acc_unseen``, ``acc_seen`` and ``harmonic_mean`` (fractions, as they are)."""
+    return {name: metrics[prefix + key] for key, name in REPORT_NAMES.items()}

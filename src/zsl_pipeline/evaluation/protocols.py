@@ -1,4 +1,4 @@
-"""The final-classifier protocols of TF-VAEGAN: ZSL and GZSL softmax classifiers (methods_spec.md §2.8).
+"""The final-classifier protocols every method shares: ZSL and GZSL softmax classifiers (methods_spec.md §2.8).
 
 Both classifiers are trained on device-resident tensors. After every classifier epoch the test
 metrics are computed; the result carries the LAST epoch (``final``, a protocol with no test-set
@@ -17,22 +17,23 @@ import torch
 from torch import Tensor
 
 from zsl_pipeline.evaluation.metrics import gzsl_metrics, mean_per_class_accuracy, per_class_accuracy
-from zsl_pipeline.evaluation.synthesis import CHUNK_ROWS, TRANSFORM_MODES, transform_features
+from zsl_pipeline.evaluation.synthesis import CHUNK_ROWS, ClassifierSets
 from zsl_pipeline.models.classifier import LinearLogSoftmax
-from zsl_pipeline.models.tfvaegan import SemanticDecoder
+from zsl_pipeline.training.optim import adam
 
-if TYPE_CHECKING:  # type only: evaluation must not depend on training at import time
-    from zsl_pipeline.training.tfvaegan_data import FeatureTensors
+if TYPE_CHECKING:  # type only
+    from zsl_pipeline.training.features import FeatureTensors
 
 log = logging.getLogger(__name__)
-
-#: β2 of the classifier's Adam (§2.4).
-ADAM_BETA2 = 0.999
 
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    """Final-classifier settings; defaults are the reference's (25 epochs, CUB batch = syn_num 300)."""
+    """Final-classifier settings; defaults are the reference's (25 epochs, CUB batch = syn_num 300).
+
+    ``input_mode`` names the classifier space (a label for logs and the saved classifiers:
+    ``x`` raw features, TF-VAEGAN's ``x_dec_h`` / ``x_h``, CADA-VAE's latents are ``x`` too).
+    """
 
     epochs: int = 25
     batch_size: int = 300
@@ -43,8 +44,6 @@ class ClassifierConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"invalid classifier settings: {self}")
-        if self.input_mode not in TRANSFORM_MODES:
-            raise ValueError(f"input_mode must be one of {TRANSFORM_MODES}, got {self.input_mode!r}")
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def fit_tracked(
     Returns the classifier and the stacked per-epoch evaluations (epochs, ...).
     """
     model = LinearLogSoftmax(x.shape[1], num_classes, generator=generator, device=x.device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, ADAM_BETA2))
+    opt = adam(model.parameters(), lr=config.lr, beta1=config.beta1)
     per_epoch = math.ceil(x.shape[0] / config.batch_size)
     batches = batch_stream(x.shape[0], config.batch_size, per_epoch * config.epochs, generator, x.device)
     evaluations = []
@@ -138,87 +137,6 @@ def _first_strict_max(values: list[float]) -> int:
         if value > best:
             best, best_idx = value, i
     return best_idx
-
-
-@dataclass(frozen=True, eq=False)
-class ClassifierSets:
-    """Training and test sets of the final classifiers, all in one classifier space, on one device.
-
-    Labels are global class ids. ``gzsl_*``: the GZSL classifier's training set (real seen
-    training features + synthetic unseen for the feature generators). ``zsl_*``: the ZSL
-    classifier's (unseen classes only). ``test_seen_x`` / ``test_unseen_x``: the test features
-    mapped into the same space (their labels are the data's). ``synthetic_*``: synthetic
-    unseen-class samples in the same space (retrieval queries are their class means).
-    ``retrieval_x``: (synthetic, test_seen, test_unseen) when retrieval runs in another space
-    than the classifiers (TF-VAEGAN: the raw features, not x ⊕ Dec(x) ⊕ h); None = the same.
-    """
-
-    gzsl_x: Tensor
-    gzsl_y: Tensor
-    zsl_x: Tensor
-    zsl_y: Tensor
-    test_seen_x: Tensor
-    test_unseen_x: Tensor
-    synthetic_x: Tensor
-    synthetic_y: Tensor
-    retrieval_x: tuple[Tensor, Tensor, Tensor] | None = None
-
-    def retrieval_sets(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(synthetic, test_seen, test_unseen) in the retrieval space."""
-        return self.retrieval_x or (self.synthetic_x, self.test_seen_x, self.test_unseen_x)
-
-
-def train_classifier_protocols(
-    data: "FeatureTensors",
-    syn_x: Tensor,
-    syn_y: Tensor,
-    decoder: SemanticDecoder | None,
-    config: ClassifierConfig,
-    device: torch.device,
-    generator: torch.Generator,
-    progress: Callable[[int, int], None] | None = None,
-) -> ProtocolResult:
-    """TF-VAEGAN's GZSL and ZSL classifiers of §2.8 on transformed features.
-
-    GZSL: real seen trainval + synthetic unseen features; ZSL: synthetic unseen only. Every
-    input goes through ``transform_features(decoder, ·, config.input_mode)`` first, then
-    :func:`fit_protocols`. (Selection without test labels happens one level up: see
-    ``training.tfvaegan_validation``.)
-    """
-    syn_x, syn_y = syn_x.to(device), syn_y.to(device)
-    sets = transformed_sets(data, syn_x, syn_y, decoder, config.input_mode)
-    return fit_protocols(sets, data, config, config, generator, progress=progress)
-
-
-def transformed_sets(
-    data: "FeatureTensors", syn_x: Tensor, syn_y: Tensor, decoder: SemanticDecoder | None, mode: str
-) -> ClassifierSets:
-    """TF-VAEGAN's classifier sets: every feature mapped by ``transform_features`` (§2.7).
-
-    In few-shot mode (unseen-class rows in ``data.train_*``) those real shots join the ZSL set.
-    """
-    dec_mode = decoder.training if decoder is not None else False
-    if decoder is not None:
-        decoder.eval()
-    try:
-        train, syn, seen, unseen = (
-            transform_features(decoder, t, mode) for t in (data.train_x, syn_x, data.test_seen_x, data.test_unseen_x)
-        )
-    finally:
-        if decoder is not None:
-            decoder.train(dec_mode)
-    shots = torch.isin(data.train_y, data.unseen_classes)
-    return ClassifierSets(
-        gzsl_x=torch.cat([train, syn]),
-        gzsl_y=torch.cat([data.train_y, syn_y]),
-        zsl_x=torch.cat([syn, train[shots]]),
-        zsl_y=torch.cat([syn_y, data.train_y[shots]]),
-        test_seen_x=seen,
-        test_unseen_x=unseen,
-        synthetic_x=syn,
-        synthetic_y=syn_y,
-        retrieval_x=None if mode == "x" else (syn_x, data.test_seen_x, data.test_unseen_x),
-    )
 
 
 def fit_protocols(
@@ -320,7 +238,8 @@ def reference_best_over_epochs(epoch_metrics: list[dict[str, float]]) -> dict[st
     """The reference's outer selection across GAN epochs, ON THE TEST SET (§2.8 step 3).
 
     ``epoch_metrics`` are :meth:`ProtocolResult.flat_metrics` dicts, one per evaluated GAN epoch.
-    Returns the maximum ``test_best_zsl_accuracy`` and, independently, the max-H epoch's s/u/H,
+    Returns the maximum ``test_best_zsl_accuracy`` and, independently, the max-H epoch's s/u/H
+    (named as in :class:`ProtocolMetrics`),
     with the list positions they come from. These are the numbers the paper reports.
     """
     if not epoch_metrics:
@@ -329,10 +248,10 @@ def reference_best_over_epochs(epoch_metrics: list[dict[str, float]]) -> dict[st
     hi = _first_strict_max([m["test_best_harmonic_mean"] for m in epoch_metrics])
     pick = lambda i, key: epoch_metrics[i][key] if i >= 0 else 0.0  # noqa: E731
     return {
-        "paper_zsl_accuracy": pick(zi, "test_best_zsl_accuracy"),
-        "paper_acc_seen": pick(hi, "test_best_acc_seen"),
-        "paper_acc_unseen": pick(hi, "test_best_acc_unseen"),
-        "paper_harmonic_mean": pick(hi, "test_best_harmonic_mean"),
-        "paper_zsl_index": float(zi),
-        "paper_gzsl_index": float(hi),
+        "zsl_accuracy": pick(zi, "test_best_zsl_accuracy"),
+        "acc_seen": pick(hi, "test_best_acc_seen"),
+        "acc_unseen": pick(hi, "test_best_acc_unseen"),
+        "harmonic_mean": pick(hi, "test_best_harmonic_mean"),
+        "zsl_index": float(zi),
+        "gzsl_index": float(hi),
     }

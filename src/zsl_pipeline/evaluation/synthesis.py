@@ -1,67 +1,95 @@
-"""Unseen-feature synthesis and the discriminative feature transform (methods_spec.md §2.7)."""
+"""What every generative method does after training: synthesize features of the unseen classes
+and build the final classifiers' training and test sets from them."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor
 
-from zsl_pipeline.models.tfvaegan import SemanticDecoder, TFVAEGANModels, generate
+if TYPE_CHECKING:  # type only: evaluation does not depend on training at import time
+    from zsl_pipeline.training.features import FeatureTensors
 
 #: Rows per forward pass in synthesis and transforms (bounds memory, results unchanged).
 CHUNK_ROWS = 8192
-#: Classifier input modes: x ⊕ Dec(x) ⊕ h (reference), x ⊕ h (paper figure), raw x.
-TRANSFORM_MODES = ("x_dec_h", "x_h", "x")
 
 
 @torch.no_grad()
-def synthesize(
-    models: TFVAEGANModels,
-    unseen_class_ids: Tensor,
+def synthesize_classes(
+    generate: Callable[[Tensor, Tensor], Tensor],
+    classes: Tensor,
     class_embeddings: Tensor,
-    syn_num: int,
-    a2: float,
-    use_feedback: bool,
-    generator: torch.Generator,
+    n_per_class: int,
+    noise_dim: int,
+    rng: torch.Generator,
     device: torch.device | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """``syn_num`` features per class in ``unseen_class_ids``; labels are global class ids.
+    """``n_per_class`` features for every class in ``classes`` (global ids), class-major.
 
-    z ~ N(0, I) (prior noise at synthesis, whatever ``encoded_noise`` was); with feedback, one
-    step: x0 = G(z, a_c), h = Dec-hidden(x0), x̃ = G(z, a_c; F(h), δ = a2) (§2.7). All noise is
-    drawn from ``generator`` up front, so chunking does not change the result.
-    Returns (features (n·syn_num, D), labels (n·syn_num,)) on ``device`` (default: the
-    embeddings' device).
+    ``generate(z, a)`` maps noise and class embeddings to features. All noise, z ~ N(0, I), is
+    drawn from ``rng`` up front (so chunking does not change the result). Returns float32
+    (features, labels) on ``device`` (default: the embeddings' device).
     """
     device = class_embeddings.device if device is None else device
-    classes = unseen_class_ids.to(device=device, dtype=torch.long)
-    labels = classes.repeat_interleave(syn_num)  # (n·syn_num,)
+    labels = classes.to(device=device, dtype=torch.long).repeat_interleave(n_per_class)  # (n·k,)
     attrs = class_embeddings.to(device)[labels]
-    latent_dim = models.encoder.linear_means.out_features
-    z = torch.randn((labels.shape[0], latent_dim), generator=generator, device=device)
-    delta = a2 if use_feedback else None
-    parts = [
-        generate(models, z[i : i + CHUNK_ROWS], attrs[i : i + CHUNK_ROWS], feedback_weight=delta)
-        for i in range(0, labels.shape[0], CHUNK_ROWS)
-    ]
+    z = torch.randn((labels.shape[0], noise_dim), generator=rng, device=rng.device).to(device)
+    parts = [generate(z[i : i + CHUNK_ROWS], attrs[i : i + CHUNK_ROWS]) for i in range(0, labels.shape[0], CHUNK_ROWS)]
     return torch.cat(parts).float(), labels
 
 
-@torch.no_grad()
-def transform_features(decoder: SemanticDecoder | None, x: Tensor, mode: str = "x_dec_h") -> Tensor:
-    """The classifier input for features ``x`` (N, D) (§2.7).
+@dataclass(frozen=True, eq=False)
+class ClassifierSets:
+    """Training and test sets of the final classifiers, all in one classifier space, on one device.
 
-    ``x_dec_h``: [x ; Dec(x) ; h] (D + A + ngh, the reference), ``x_h``: [x ; h], ``x``: x.
+    Labels are global class ids. ``gzsl_*``: the GZSL classifier's training set (real seen
+    training features + synthetic unseen for the feature generators). ``zsl_*``: the ZSL
+    classifier's (unseen classes only). ``test_seen_x`` / ``test_unseen_x``: the test features
+    mapped into the same space (their labels are the data's). ``synthetic_*``: synthetic
+    unseen-class samples in the same space (retrieval queries are their class means).
+    ``retrieval_x``: (synthetic, test_seen, test_unseen) when retrieval runs in another space
+    than the classifiers (TF-VAEGAN: the raw features, not x ⊕ Dec(x) ⊕ h); None = the same.
     """
-    if mode not in TRANSFORM_MODES:
-        raise ValueError(f"unknown transform mode {mode!r}; expected one of {TRANSFORM_MODES}")
-    if mode == "x":
-        return x
-    if decoder is None:
-        raise ValueError(f"transform mode {mode!r} needs the semantic decoder")
-    parts = []
-    for i in range(0, x.shape[0], CHUNK_ROWS):
-        chunk = x[i : i + CHUNK_ROWS]
-        a_hat, h = decoder(chunk)
-        pieces = (chunk, a_hat, h) if mode == "x_dec_h" else (chunk, h)
-        parts.append(torch.cat([p.float() for p in pieces], dim=1))
-    return torch.cat(parts)
+
+    gzsl_x: Tensor
+    gzsl_y: Tensor
+    zsl_x: Tensor
+    zsl_y: Tensor
+    test_seen_x: Tensor
+    test_unseen_x: Tensor
+    synthetic_x: Tensor
+    synthetic_y: Tensor
+    retrieval_x: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def retrieval_sets(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(synthetic, test_seen, test_unseen) in the retrieval space."""
+        return self.retrieval_x or (self.synthetic_x, self.test_seen_x, self.test_unseen_x)
+
+
+def feature_sets(
+    data: "FeatureTensors", syn_x: Tensor, syn_y: Tensor, transform: Callable[[Tensor], Tensor] | None = None
+) -> ClassifierSets:
+    """The classifier sets of a feature generator: GZSL = real training + synthetic unseen
+    features, ZSL = synthetic unseen + any real training rows of unseen classes (few-shot mode);
+    the tests are the real test features.
+
+    ``transform`` maps every set into the classifier space (TF-VAEGAN's x ⊕ Dec(x) ⊕ h); the
+    retrieval then stays in the raw feature space. None = classify the raw features.
+    """
+    identity = transform is None
+    transform = transform or (lambda x: x)
+    train, syn, seen, unseen = (transform(t) for t in (data.train_x, syn_x, data.test_seen_x, data.test_unseen_x))
+    shots = torch.isin(data.train_y, data.unseen_classes)
+    return ClassifierSets(
+        gzsl_x=torch.cat([train, syn]),
+        gzsl_y=torch.cat([data.train_y, syn_y]),
+        zsl_x=torch.cat([syn, train[shots]]),
+        zsl_y=torch.cat([syn_y, data.train_y[shots]]),
+        test_seen_x=seen,
+        test_unseen_x=unseen,
+        synthetic_x=syn,
+        synthetic_y=syn_y,
+        retrieval_x=None if identity else (syn_x, data.test_seen_x, data.test_unseen_x),
+    )

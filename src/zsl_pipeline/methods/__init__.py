@@ -11,11 +11,11 @@ from zsl_pipeline.methods.base import ClassifierSets, Method
 
 #: name -> (module, attribute) of every generative method.
 _REGISTRY = {
-    "tfvaegan": ("zsl_pipeline.methods.tfvaegan", "METHOD"),
-    "clswgan": ("zsl_pipeline.methods.wgan", "CLSWGAN"),
-    "cada_vae": ("zsl_pipeline.methods.cada_vae", "METHOD"),
-    "filmwgan": ("zsl_pipeline.methods.wgan", "FILMWGAN"),
-    "zswgan": ("zsl_pipeline.methods.wgan", "ZSWGAN"),
+    "tfvaegan": ("zsl_pipeline.methods.tfvaegan.method", "METHOD"),
+    "clswgan": ("zsl_pipeline.methods.wgan.method", "CLSWGAN"),
+    "cada_vae": ("zsl_pipeline.methods.cada_vae.method", "METHOD"),
+    "filmwgan": ("zsl_pipeline.methods.wgan.method", "FILMWGAN"),
+    "zswgan": ("zsl_pipeline.methods.wgan.method", "ZSWGAN"),
 }
 GENERATIVE_METHODS = tuple(_REGISTRY)
 #: Every method the comparison knows: the generative ones and the non-generative ESZSL baseline.

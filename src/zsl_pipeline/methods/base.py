@@ -1,16 +1,16 @@
 """What every generative method provides, so the shared stages can run it.
 
-A method module (``zsl_pipeline.methods.<name>``) differs from the others only in its networks,
-losses and training loop. It exposes one :class:`Method` record:
+A method package (``zsl_pipeline.methods.<name>``) differs from the others only in its networks,
+losses and training loop. Its ``method`` module exposes a :class:`Method` record:
 
 * ``config_from_params(params) -> config``: a frozen dataclass built from the method's
   parameter dict (unknown keys rejected), with at least ``seed`` and the classifier settings;
   ``config.to_dict()`` gives the dict back.
 * ``train(data, config, device, progress) -> checkpoint``: trains on ``data.train_x`` /
   ``data.train_y`` (the trainval split; in few-shot mode it also holds the moved unseen-class
-  shots, so "training classes" means ``torch.unique(data.train_y)``) and returns a plain dict
-  ``{"method", "config", "models": {name: state_dict}, "history": [per-epoch dicts],
-  "feature_dim", "attr_dim"}`` that ``torch.save`` can store.
+  shots, so "training classes" means ``torch.unique(data.train_y)``) and returns the checkpoint
+  envelope of ``zsl_pipeline.training.checkpoint`` (``format``, ``method``, ``config``,
+  ``models``, ``history``, ``feature_dim``, ``attr_dim``) that ``torch.save`` can store.
 * ``classifier_sets(checkpoint, data, device, generator) -> ClassifierSets``: the final
   classifiers' training and test sets in the method's classifier space (raw features for the
   WGANs, x ⊕ Dec(x) ⊕ h for TF-VAEGAN, the 64-d latent for CADA-VAE), and the synthetic
@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
-from zsl_pipeline.evaluation.protocols import ClassifierConfig, ClassifierSets
-from zsl_pipeline.training.tfvaegan_data import FeatureTensors
+
+from zsl_pipeline.evaluation.protocols import ClassifierConfig
+from zsl_pipeline.evaluation.synthesis import ClassifierSets
+from zsl_pipeline.training.features import FeatureTensors
 
 #: progress(epochs_done, epochs_total) after every training epoch.
 Progress = Callable[[int, int], None]
@@ -48,5 +50,6 @@ class Method:
     classifier_configs: Callable[[Any], tuple[ClassifierConfig, ClassifierConfig]]
     #: L2-normalise the class embeddings in preprocessing (TF-VAEGAN does; the others use `att` as stored).
     l2_normalise_embeddings: bool = False
+
 
 __all__ = ["ClassifierSets", "Method", "Progress"]

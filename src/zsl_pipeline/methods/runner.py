@@ -16,17 +16,16 @@ from typing import Any, Mapping
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
 from zsl_pipeline.methods.base import Method
 from zsl_pipeline.methods.fewshot import choose_unseen_shots
+from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
-from zsl_pipeline.training.tfvaegan_data import FeatureTensors, prepare_features
+from zsl_pipeline.training.streams import eval_stream
 
 log = logging.getLogger(__name__)
-
-#: Offset between a run's seed and the seed of its synthesis + classifier RNG.
-EVAL_SEED_OFFSET = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ def evaluate_runs(
         data = prepared_data(method, ds, n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
-        gen = torch.Generator(device=device).manual_seed(seed + EVAL_SEED_OFFSET)
+        gen = eval_stream(seed, device)
         sets = method.classifier_sets(checkpoint, data, device, gen)
         gzsl_config, zsl_config = method.classifier_configs(config)
         result = fit_protocols(sets, data, gzsl_config, zsl_config, gen)
@@ -145,8 +144,8 @@ def evaluate_runs(
                 "method": method.name,
                 "seed": seed,
                 "n_shots": n_shots,
-                "final": _named(asdict(result.final)),
-                "best_on_test": _named(asdict(result.best_on_test)),
+                "final": report_names(asdict(result.final)),
+                "best_on_test": report_names(asdict(result.best_on_test)),
                 "retrieval": {
                     split: {k: retrieval[split][k] for k in ("map", "precision_at_k", "k")} for split in ("zsr", "gzsr")
                 },
@@ -157,37 +156,3 @@ def evaluate_runs(
         )
     return records
 
-
-def _named(metrics: Mapping[str, float]) -> dict[str, float]:
-    """ProtocolMetrics -> the report's names (zsl_t1, gzsl_u, gzsl_s, gzsl_h)."""
-    return {
-        "zsl_t1": metrics["zsl_accuracy"],
-        "gzsl_u": metrics["acc_unseen"],
-        "gzsl_s": metrics["acc_seen"],
-        "gzsl_h": metrics["harmonic_mean"],
-    }
-
-
-def eszsl_records(ds: ZeroShotDataset) -> list[dict[str, Any]]:
-    """The ESZSL baseline as comparison records (deterministic: one record, seed ``None``)."""
-    from zsl_pipeline.evaluation.eszsl import run_eszsl
-
-    start = time.perf_counter()
-    result = run_eszsl(ds)
-    metrics = {
-        "zsl_t1": result.zsl_accuracy,
-        "gzsl_u": result.acc_unseen,
-        "gzsl_s": result.acc_seen,
-        "gzsl_h": result.harmonic_mean,
-    }
-    return [
-        {
-            "method": "eszsl",
-            "seed": None,
-            "n_shots": 0,
-            "final": metrics,  # no test-selected variant: γ and λ are chosen on the val classes
-            "selection": {"gamma": result.gamma, "lambda": result.lam, "selected_on": result.selected_on},
-            "wall_time_s": time.perf_counter() - start,
-            "peak_memory_mb": peak_memory_mb(torch.device("cpu")),
-        }
-    ]

@@ -1,27 +1,10 @@
-"""Neural network modules (pure ``nn.Module`` s, no training logic)."""
+"""Network pieces every method shares: seeded linear-layer init and the final linear classifier.
+
+Each method's own networks live in its package (``zsl_pipeline.methods.<name>.models``), the
+vision networks in ``zsl_pipeline.vision``.
+"""
 
 from zsl_pipeline.models.classifier import LinearLogSoftmax
-from zsl_pipeline.models.tfvaegan import (
-    Critic,
-    Encoder,
-    Feedback,
-    Generator,
-    SemanticDecoder,
-    TFVAEGANModels,
-    build_tfvaegan,
-    generate,
-    init_linear,
-)
+from zsl_pipeline.models.init import INIT_STD, init_linear, linear
 
-__all__ = [
-    "Critic",
-    "Encoder",
-    "Feedback",
-    "Generator",
-    "LinearLogSoftmax",
-    "SemanticDecoder",
-    "TFVAEGANModels",
-    "build_tfvaegan",
-    "generate",
-    "init_linear",
-]
+__all__ = ["INIT_STD", "LinearLogSoftmax", "init_linear", "linear"]

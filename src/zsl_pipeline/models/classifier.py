@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zsl_pipeline.models.tfvaegan import INIT_STD, _linear, init_linear
+from zsl_pipeline.models.init import INIT_STD, init_linear, linear
 
 
 class LinearLogSoftmax(nn.Module):
@@ -24,7 +24,7 @@ class LinearLogSoftmax(nn.Module):
         device: torch.device | None = None,
     ):
         super().__init__()
-        self.fc = _linear(in_dim, num_classes, device=device)
+        self.fc = linear(in_dim, num_classes, device=device)
         init_linear(self, generator, std=INIT_STD)
 
     def forward(self, x: Tensor) -> Tensor:

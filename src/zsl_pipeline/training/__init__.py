@@ -1,44 +1,35 @@
-"""Importable training loops returning result objects (no kedro, no mlflow)."""
+"""The training kit every loop uses (no kedro, no mlflow, no method).
 
-from zsl_pipeline.training.tfvaegan import (
-    TFVAEGANConfig,
-    TFVAEGANResult,
-    build_training_state,
-    train_tfvaegan,
-)
-from zsl_pipeline.training.tfvaegan_checkpoint import (
-    CHECKPOINT_FORMAT,
-    check_resumable,
-    load_checkpoint,
-    make_checkpoint,
-    save_checkpoint,
-)
-from zsl_pipeline.training.tfvaegan_data import FeatureTensors, prepare_features
-from zsl_pipeline.training.tfvaegan_eval import (
-    classifier_config,
-    eval_generator,
-    evaluate_tfvaegan,
-    make_epoch_evaluator,
-)
-from zsl_pipeline.training.tfvaegan_steps import TFVAEGANOptimizers, build_optimizers, update_gp_weight
+* :mod:`~zsl_pipeline.training.features`: the preprocessed feature tensors of a dataset;
+* :mod:`~zsl_pipeline.training.device`: device choice and autocast;
+* :mod:`~zsl_pipeline.training.streams`: seeded init, training and evaluation generators;
+* :mod:`~zsl_pipeline.training.stats`: device-side per-epoch statistics and the history shape;
+* :mod:`~zsl_pipeline.training.checkpoint`: the checkpoint envelope, atomic save, safe load;
+* :mod:`~zsl_pipeline.training.progress`: the progress bar.
+"""
+
+from zsl_pipeline.training.checkpoint import cpu_copy, envelope, load_checkpoint, save_checkpoint
+from zsl_pipeline.training.device import autocast, resolve_device, same_device
+from zsl_pipeline.training.features import FeatureTensors, prepare_features
+from zsl_pipeline.training.progress import EpochProgressBar
+from zsl_pipeline.training.stats import EpochStats, history_columns
+from zsl_pipeline.training.streams import EVAL_SEED_OFFSET, eval_stream, init_stream, training_stream
 
 __all__ = [
-    "CHECKPOINT_FORMAT",
+    "EVAL_SEED_OFFSET",
+    "EpochProgressBar",
+    "EpochStats",
     "FeatureTensors",
-    "TFVAEGANConfig",
-    "TFVAEGANOptimizers",
-    "TFVAEGANResult",
-    "build_optimizers",
-    "build_training_state",
-    "check_resumable",
-    "classifier_config",
-    "eval_generator",
-    "evaluate_tfvaegan",
+    "autocast",
+    "cpu_copy",
+    "envelope",
+    "eval_stream",
+    "history_columns",
+    "init_stream",
     "load_checkpoint",
-    "make_checkpoint",
-    "make_epoch_evaluator",
     "prepare_features",
+    "resolve_device",
+    "same_device",
     "save_checkpoint",
-    "train_tfvaegan",
-    "update_gp_weight",
+    "training_stream",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.training.extraction import ExtractionConfig, extract_dataset_features, extraction_backbone
-from zsl_pipeline.training.finetune import FinetuneConfig, finetune_backbone
-from zsl_pipeline.training.tfvaegan_stages import resolve_device
+from zsl_pipeline.vision.extraction import ExtractionConfig, extract_dataset_features, extraction_backbone
+from zsl_pipeline.vision.finetune import FinetuneConfig, finetune_backbone
+from zsl_pipeline.training.device import resolve_device
 
 
 def finetune(

@@ -7,11 +7,11 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.models.backbone import ResNetBackbone
-from zsl_pipeline.training.extraction import extraction_backbone
-from zsl_pipeline.training.inversion import InversionConfig
-from zsl_pipeline.training.inversion_stages import compare_inversions, train_inversion_stage
-from zsl_pipeline.training.tfvaegan_stages import resolve_device
+from zsl_pipeline.vision.backbone import ResNetBackbone
+from zsl_pipeline.vision.extraction import extraction_backbone
+from zsl_pipeline.vision.inversion import InversionConfig
+from zsl_pipeline.vision.inversion_stages import compare_inversions, train_inversion_stage
+from zsl_pipeline.training.device import resolve_device
 
 #: Keys of the ``inversion`` parameters that are not InversionConfig fields.
 _STAGE_KEYS = ("num_classes", "figure_seed")

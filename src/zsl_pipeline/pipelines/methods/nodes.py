@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.evaluation.compare import aggregate_runs, markdown_table, plot_seen_unseen
 from zsl_pipeline.methods import get_method
-from zsl_pipeline.methods.runner import RunSettings, eszsl_records, evaluate_runs, train_runs
-from zsl_pipeline.training.tfvaegan_stages import resolve_device
+from zsl_pipeline.methods.eszsl.method import eszsl_records
+from zsl_pipeline.methods.runner import RunSettings, evaluate_runs, train_runs
+from zsl_pipeline.training.device import resolve_device
 
 logger = logging.getLogger(__name__)
 

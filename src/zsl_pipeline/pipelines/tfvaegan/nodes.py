@@ -12,17 +12,18 @@ import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.evaluation.eszsl import run_eszsl
+from zsl_pipeline.methods.eszsl.closed_form import run_eszsl
+from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses, summary_table
-from zsl_pipeline.training.tfvaegan_config import TFVAEGANConfig
-from zsl_pipeline.training.tfvaegan_stages import (
+from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.stages import (
     classify_stage,
     history_columns,
-    resolve_device,
     summarise_protocols,
     synthesize_stage,
 )
-from zsl_pipeline.training.tfvaegan_validation import train_with_schedule
+from zsl_pipeline.methods.tfvaegan.validation import train_with_schedule
+from zsl_pipeline.training.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,7 @@ def evaluate(
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
     """Metrics of both protocols side by side, per-class table, loss and accuracy figures."""
     metrics = summarise_protocols(classifier_results["final"], train_history)
-    metrics["eszsl"] = {
-        "zsl_t1": eszsl["zsl_accuracy"],
-        "gzsl_u": eszsl["acc_unseen"],
-        "gzsl_s": eszsl["acc_seen"],
-        "gzsl_h": eszsl["harmonic_mean"],
-    }
+    metrics["eszsl"] = report_names(eszsl)
     metrics["schedule"] = train_history.get("schedule", {"protocol": "fixed"})
     metrics["dataset"] = {"name": dataset.name, **dataset.summary()}
     logger.info(

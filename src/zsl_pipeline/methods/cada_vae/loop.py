@@ -1,0 +1,167 @@
+"""CADA-VAE (Schönfeld et al., CVPR 2019) as a method of the shared pipeline (methods_spec.md §3).
+
+Training (§3.4): one AMSGrad Adam over the four networks; every iteration draws a fresh random
+subset of ``batch_size`` training indices; the loss is L_rec + γ(e)·L_CA + β(e)·L_KL + δ(e)·L_DA
+with the warm-up factors of §3.4. The classifier space is the 64-d latent (§3.5): the final
+classifiers train on noisy latents of real seen features and of unseen class embeddings, and
+test features are encoded to μ.
+
+Deviations from the reference, imposed by the shared stages:
+
+* The final classifiers are the project's shared ``LinearLogSoftmax`` (N(0, 0.02²) init, not
+  Xavier gain 0.5), and their mini-batches come from the shared permutation stream
+  (``evaluation.protocols.batch_stream``), not the reference's DataLoader / reshuffled batches.
+* In few-shot mode the shared runner has already moved the unseen-class shots into
+  ``data.train_x``, so the VAE also trains on them; the reference moves them only after VAE
+  training (``transfer_features`` in ``train_classifier``).
+* All randomness comes from seeded ``torch.Generator`` objects, so the draws differ from the
+  reference's global-RNG stream (a run is deterministic for a seed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from zsl_pipeline.methods.base import Progress
+from zsl_pipeline.methods.cada_vae.config import CADAVAEConfig
+from zsl_pipeline.methods.cada_vae.models import (
+    CADAVAEModels,
+    build_cada_vae,
+    cross_reconstruction_loss,
+    distribution_alignment,
+    kl_divergence,
+    reconstruction_loss,
+    reparameterize,
+    warmup_factor,
+)
+from zsl_pipeline.training.checkpoint import envelope
+from zsl_pipeline.training.device import check_same_device
+from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.stats import EpochStats
+
+log = logging.getLogger(__name__)
+
+METHOD_NAME = "cada_vae"
+#: Version of the checkpoint layout.
+FORMAT_VERSION = 1
+#: Per-epoch history entries besides ``epoch``: mean loss terms, then the epoch's factors.
+LOSS_STATS = ("loss", "reconstruction", "cross_reconstruction", "kl", "distance")
+FACTOR_STATS = ("beta", "gamma", "delta")
+#: β of Adam for the VAE (§3.4).
+VAE_BETAS = (0.9, 0.999)
+VAE_EPS = 1e-8
+
+# ---- training (§3.4) ------------------------------------------------------------------------------
+
+
+def build_models(
+    config: CADAVAEConfig,
+    *,
+    feature_dim: int,
+    attr_dim: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    initialise: bool = True,
+) -> CADAVAEModels:
+    """The four networks with the config's widths, built on ``device`` (init from ``generator``)."""
+    return build_cada_vae(
+        feature_dim=feature_dim,
+        attr_dim=attr_dim,
+        latent_dim=config.latent_size,
+        image_hidden=(config.image_encoder_hidden, config.image_decoder_hidden),
+        attribute_hidden=(config.attribute_encoder_hidden, config.attribute_decoder_hidden),
+        generator=generator,
+        device=device,
+        initialise=initialise,
+    )
+
+
+def train(
+    data: FeatureTensors, config: CADAVAEConfig, device: torch.device, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Train the two VAEs on ``data.train_x`` / ``train_y`` (§3.4); return the checkpoint dict.
+
+    One generator seeded with ``config.seed`` draws the init (image encoder, attribute encoder,
+    image decoder, attribute decoder), then per iteration the batch indices (the first
+    ``batch_size`` of a fresh permutation) and the image then attribute noise. The attribute
+    input of a sample is its label's class embedding. The δ·L_DA term is added only while δ > 0
+    (as the reference does; this also keeps sqrt's gradient at 0 out of the early epochs).
+    History: per-epoch means of the loss terms and the epoch's factors β, γ, δ.
+    Raises FloatingPointError when an epoch's losses are not finite.
+    """
+    device = torch.device(device)
+    check_same_device(data.device, device)
+    rng = torch.Generator(device=device).manual_seed(config.seed)
+    models = build_models(
+        config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device, generator=rng
+    )
+    optimizer = torch.optim.Adam(
+        models.parameters(), lr=config.lr, betas=VAE_BETAS, eps=VAE_EPS, weight_decay=0.0, amsgrad=True
+    )
+    iters = config.iterations_per_epoch(data.ntrain)
+    warmups = config.warmups
+    log.info(
+        "CADA-VAE on %s: %d epochs x %d iterations of %d samples (reparameterisation: %s)",
+        data.name,
+        config.nepoch,
+        iters,
+        config.batch_size,
+        config.reparameterization,
+    )
+    models.train()
+    history: list[dict[str, float]] = []
+    epoch_stats = EpochStats(device, losses=LOSS_STATS)
+    for epoch in range(config.nepoch):
+        factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
+        beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
+        for _ in range(iters):
+            idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
+            x = data.train_x[idx]
+            a = data.class_embeddings[data.train_y[idx]]
+            mu_x, logvar_x = models.image_encoder(x)
+            z_x = reparameterize(mu_x, logvar_x, rng, config.reparameterization)
+            mu_a, logvar_a = models.attribute_encoder(a)
+            z_a = reparameterize(mu_a, logvar_a, rng, config.reparameterization)
+
+            rec = reconstruction_loss(x, models.image_decoder(z_x), a, models.attribute_decoder(z_a))
+            cross = cross_reconstruction_loss(x, models.image_decoder(z_a), a, models.attribute_decoder(z_x))
+            kl = kl_divergence(mu_x, logvar_x) + kl_divergence(mu_a, logvar_a)
+            distance = distribution_alignment(mu_x, logvar_x, mu_a, logvar_a)
+            loss = rec + beta * kl + gamma * cross
+            if delta > 0:
+                loss = loss + delta * distance
+
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            epoch_stats.add("losses", torch.stack([loss, rec, cross, kl, distance]).detach())
+        stats = {**epoch_stats.close(epoch, "CADA-VAE"), **factors}
+        log.info(
+            "epoch %d/%d  loss %.1f  rec %.1f  cross %.1f  KL %.1f  DA %.2f  β %.3f  γ %.3f  δ %.3f",
+            epoch + 1,
+            config.nepoch,
+            stats["loss"],
+            stats["reconstruction"],
+            stats["cross_reconstruction"],
+            stats["kl"],
+            stats["distance"],
+            beta,
+            gamma,
+            delta,
+        )
+        history.append(stats)
+        if progress is not None:
+            progress(epoch + 1, config.nepoch)
+    models.eval()
+    return envelope(
+        method=METHOD_NAME,
+        version=FORMAT_VERSION,
+        config=config.to_dict(),
+        models=models.networks(),
+        history=history,
+        feature_dim=data.feature_dim,
+        attr_dim=data.attr_dim,
+    )

@@ -1,0 +1,94 @@
+"""TF-VAEGAN checkpoints: the shared envelope (``training.checkpoint``) plus the state to resume.
+
+Besides the envelope's fields a checkpoint holds ``epochs_completed``, the Adam states, λ and
+the training RNG, so an interrupted run continues bit-identically (same device type).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
+from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.training.checkpoint import check_format, checkpoint_format, envelope
+
+METHOD = "tfvaegan"
+#: Version of the checkpoint layout; bump when it changes.
+FORMAT_VERSION = 1
+#: Format tag stored in every TF-VAEGAN checkpoint.
+CHECKPOINT_FORMAT = checkpoint_format(METHOD, FORMAT_VERSION)
+#: Config fields that do not change the training trajectory, so they may differ on resume.
+RESUME_FREE_FIELDS = frozenset(
+    {
+        "nepoch",
+        "eval_every",
+        "checkpoint_every",
+        "syn_num",
+        "a2",
+        "classifier_lr",
+        "classifier_epochs",
+        "classifier_batch_size",
+        "classifier_input",
+    }
+)
+
+
+def make_checkpoint(
+    *,
+    config: TFVAEGANConfig,
+    epochs_completed: int,
+    models: TFVAEGANModels,
+    optimizers: Any,
+    gp_weight: float,
+    rng: torch.Generator,
+    history: list[dict[str, float]],
+    feature_dim: int,
+    attr_dim: int,
+) -> dict[str, Any]:
+    """The complete training state after ``epochs_completed`` epochs, in the shared envelope."""
+    return envelope(
+        method=METHOD,
+        version=FORMAT_VERSION,
+        config=config.to_dict(),
+        models=models.networks(),
+        history=history,
+        feature_dim=feature_dim,
+        attr_dim=attr_dim,
+        epochs_completed=int(epochs_completed),
+        optimizers={name: opt.state_dict() for name, opt in optimizers.as_dict().items()},
+        gp_weight=float(gp_weight),
+        rng={"device_type": rng.device.type, "state": rng.get_state()},
+    )
+
+
+def check_resumable(state: Mapping[str, Any], config: TFVAEGANConfig, device: torch.device) -> None:
+    """Raise ValueError when ``state`` cannot continue a run configured by ``config`` on ``device``."""
+    check_format(state, METHOD, FORMAT_VERSION)
+    saved, current = state["config"], config.to_dict()
+    differ = sorted(k for k in current if k not in RESUME_FREE_FIELDS and saved.get(k) != current[k])
+    if differ:
+        detail = ", ".join(f"{k}: saved {saved.get(k)!r} vs now {current[k]!r}" for k in differ)
+        raise ValueError(f"cannot resume: settings that shape training differ ({detail})")
+    if state["rng"]["device_type"] != device.type:
+        raise ValueError(
+            f"cannot resume a {state['rng']['device_type']} run on {device.type}: the random streams differ"
+        )
+    if state["epochs_completed"] > config.nepoch:
+        raise ValueError(
+            f"checkpoint has {state['epochs_completed']} epochs, more than nepoch={config.nepoch}"
+        )
+
+
+def restore_checkpoint(
+    state: Mapping[str, Any], models: TFVAEGANModels, optimizers: Any, rng: torch.Generator
+) -> tuple[int, float, list[dict[str, float]]]:
+    """Load weights, Adam states and RNG state in place; return (epochs_completed, λ, history)."""
+    for name, net in models.networks().items():
+        net.load_state_dict(state["models"][name])
+    for name, opt in optimizers.as_dict().items():
+        opt.load_state_dict(state["optimizers"][name])
+    rng.set_state(state["rng"]["state"])
+    history = [dict(entry) for entry in state["history"]]
+    return int(state["epochs_completed"]), float(state["gp_weight"]), history

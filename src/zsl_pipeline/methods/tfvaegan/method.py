@@ -1,0 +1,57 @@
+"""TF-VAEGAN as a :class:`~zsl_pipeline.methods.base.Method`, for the comparison pipelines.
+
+The ``tfvaegan`` pipeline itself keeps its own stages (per-epoch evaluation, validation-based
+schedule, synthesis as a cached catalog output); this adapter trains the same model with the
+same loop and builds the same classifier sets, without per-epoch evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from zsl_pipeline.evaluation.protocols import ClassifierConfig
+from zsl_pipeline.evaluation.synthesis import ClassifierSets
+from zsl_pipeline.methods.base import Method, Progress
+from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.evaluate import classifier_config, synthesize_unseen, transformed_sets
+from zsl_pipeline.methods.tfvaegan.loop import train_tfvaegan
+from zsl_pipeline.methods.tfvaegan.stages import load_models
+from zsl_pipeline.training.features import FeatureTensors
+
+
+def config_from_params(params: Mapping[str, Any]) -> TFVAEGANConfig:
+    return TFVAEGANConfig.from_params(params)
+
+
+def train(data: FeatureTensors, config: TFVAEGANConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
+    """The §2.5 loop (``train_tfvaegan``) with no per-epoch evaluation; the checkpoint keeps the
+    networks, not the optimiser states (the comparison never resumes training)."""
+    result = train_tfvaegan(data, config, device, progress=progress)
+    return {k: v for k, v in result.checkpoint().items() if k not in ("optimizers", "rng")}
+
+
+def classifier_sets(
+    checkpoint: Mapping[str, Any], data: FeatureTensors, device: torch.device, generator: torch.Generator
+) -> ClassifierSets:
+    """``syn_num`` features per unseen class with feedback (§2.7), every set mapped to x ⊕ Dec(x) ⊕ h."""
+    models, config = load_models(checkpoint, device)
+    syn_x, syn_y = synthesize_unseen(models, data, config, generator)
+    decoder = models.decoder if config.use_decoder else None
+    return transformed_sets(data, syn_x, syn_y, decoder, config.effective_classifier_input)
+
+
+def classifier_configs(config: TFVAEGANConfig) -> tuple[ClassifierConfig, ClassifierConfig]:
+    cfg = classifier_config(config)
+    return cfg, cfg
+
+
+METHOD = Method(
+    name="tfvaegan",
+    config_from_params=config_from_params,
+    train=train,
+    classifier_sets=classifier_sets,
+    classifier_configs=classifier_configs,
+    l2_normalise_embeddings=True,
+)

@@ -1,0 +1,290 @@
+"""Training and using the feature-to-image inversion network (image datasets only).
+
+Losses (Dosovitskiy & Brox, NeurIPS 2016): pixel L1 + perceptual (squared error between the
+frozen backbone's layer4 "conv5" map and average-pool features of the real and the inverted
+image) + a conditional adversarial term (BCE). The perceptual network is the extraction
+backbone itself, fed [0, 1] images through its ImageNet normalisation at the inversion
+resolution (64 x 64, no resize: ResNet is fully convolutional up to the pool).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
+from zsl_pipeline.training.device import autocast
+from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
+from zsl_pipeline.vision.inversion_models import (
+    DISCRIMINATOR_CHANNELS,
+    FEATURE_EMBED_DIM,
+    GENERATOR_CHANNELS,
+    InversionDiscriminator,
+    InversionGenerator,
+    generator_channels_for,
+)
+
+log = logging.getLogger(__name__)
+
+INVERSION_CHECKPOINT_FORMAT = "zsl_pipeline.feature_inversion"
+CHECKPOINT_FORMAT_VERSION = 1
+UINT8_MAX = 255.0
+#: Batch size of inference passes (inversion, perceptual activations for scoring).
+INFERENCE_BATCH = 128
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Training of the inversion generator and discriminator.
+
+    Attributes:
+        epochs, batch_size, seed: the loop.
+        lr, beta1, beta2: Adam for both networks (DCGAN's 2e-4, beta1 0.5).
+        l1_weight, perceptual_weight, adversarial_weight: loss weights of the generator
+            objective; images are in [0, 1] and every term is a mean, so the defaults (1, 1,
+            0.01) weight pixel and feature errors equally and keep the GAN term a regulariser.
+            ``adversarial_weight == 0`` skips the discriminator entirely.
+        image_size: side of the images (64; must be 2 * 2**k and divisible by 16).
+        generator_channels, discriminator_channels, feature_embed_dim: network widths.
+        amp: bfloat16 autocast on CUDA (ignored on CPU).
+    """
+
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    l1_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    adversarial_weight: float = 0.01
+    image_size: int = 64
+    generator_channels: tuple[int, ...] = GENERATOR_CHANNELS
+    discriminator_channels: tuple[int, ...] = DISCRIMINATOR_CHANNELS
+    feature_embed_dim: int = FEATURE_EMBED_DIM
+    amp: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "generator_channels", tuple(self.generator_channels))
+        object.__setattr__(self, "discriminator_channels", tuple(self.discriminator_channels))
+        expected = generator_channels_for(self.image_size, self.generator_channels)
+        if expected != self.generator_channels:
+            raise ValueError(
+                f"generator_channels {self.generator_channels} give "
+                f"{2 * 2 ** (len(self.generator_channels) - 1)} px, not image_size {self.image_size}; "
+                f"e.g. use {expected}"
+            )
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("need epochs >= 1 and batch_size >= 2 (BatchNorm)")
+
+
+class PerceptualNet(nn.Module):
+    """Frozen backbone on [0, 1] images -> (layer4 map flattened (N, 2048*h*w), pooled (N, 2048))."""
+
+    def __init__(self, backbone: ResNetBackbone):
+        super().__init__()
+        self.normalize = ImageNetNormalize()
+        self.backbone = copy.deepcopy(backbone).eval()
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "PerceptualNet":
+        return super().train(False)  # always eval: frozen BatchNorm statistics
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fmap, pooled = self.backbone.feature_maps(self.normalize(images))
+        return fmap.flatten(1), pooled
+
+
+def as_image_tensor(images: np.ndarray | torch.Tensor, image_size: int) -> torch.Tensor:
+    """(N, S, S, 3) or (N, 3, S, S) uint8/float images -> (N, 3, S, S) tensor, dtype kept.
+
+    uint8 means 0..255; float means [0, 1]. Use :func:`to_unit_range` per batch.
+    """
+    t = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    if t.ndim != 4:
+        raise ValueError(f"expected a batch of images (N, S, S, 3) or (N, 3, S, S), got {tuple(t.shape)}")
+    if t.shape[-1] == 3 and t.shape[1] != 3:
+        t = t.permute(0, 3, 1, 2)  # NHWC -> NCHW
+    if tuple(t.shape[1:]) != (3, image_size, image_size):
+        raise ValueError(f"expected 3 x {image_size} x {image_size} images, got {tuple(t.shape[1:])}")
+    return t.contiguous()
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float [0, 1]; float images pass through as float32."""
+    return images.float() / UINT8_MAX if images.dtype == torch.uint8 else images.float()
+
+
+def _config_dict(config: InversionConfig) -> dict[str, Any]:
+    out = asdict(config)
+    out["generator_channels"] = list(config.generator_channels)
+    out["discriminator_channels"] = list(config.discriminator_channels)
+    return out
+
+
+def build_networks(
+    config: InversionConfig, feature_dim: int = FEATURE_DIM
+) -> tuple[InversionGenerator, InversionDiscriminator]:
+    """Generator and discriminator of ``config`` (seeded by the caller)."""
+    generator = InversionGenerator(feature_dim=feature_dim, channels=config.generator_channels)
+    discriminator = InversionDiscriminator(
+        feature_dim=feature_dim,
+        channels=config.discriminator_channels,
+        feature_embed_dim=config.feature_embed_dim,
+        image_size=config.image_size,
+    )
+    return generator, discriminator
+
+
+def load_generator(checkpoint: Mapping[str, Any]) -> InversionGenerator:
+    """The trained generator of a :func:`train_inversion` checkpoint, in eval mode on the CPU."""
+    if checkpoint.get("format") != INVERSION_CHECKPOINT_FORMAT:
+        raise ValueError(f"not an inversion checkpoint (format {checkpoint.get('format')!r})")
+    config = InversionConfig(**checkpoint["config"])
+    generator, _ = build_networks(config, feature_dim=int(checkpoint["feature_dim"]))
+    generator.load_state_dict(checkpoint["generator_state_dict"])
+    return generator.eval()
+
+
+# ---- training ---------------------------------------------------------------------------
+def train_inversion(
+    features: np.ndarray,
+    images: np.ndarray | torch.Tensor,
+    config: InversionConfig,
+    device: torch.device | str,
+    perceptual_net: ResNetBackbone,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Train the inversion generator on (feature, image) pairs.
+
+    Args:
+        features: (N, 2048) features of the images (from the same backbone).
+        images: (N, 64, 64, 3) uint8 (or (N, 3, 64, 64); float in [0, 1] also accepted).
+        perceptual_net: the extraction backbone; copied and frozen, never modified.
+    Returns:
+        ``(checkpoint, history)``; the checkpoint loads with ``weights_only=True`` and
+        :func:`load_generator`. History: per-epoch means of every loss term and of the
+        discriminator's mean P(real) on real and on fake pairs.
+    """
+    device = torch.device(device)
+    feats = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    imgs = as_image_tensor(images, config.image_size)
+    n = feats.shape[0]
+    if feats.ndim != 2 or imgs.shape[0] != n:
+        raise ValueError(f"{n} features (shape {tuple(feats.shape)}) for {imgs.shape[0]} images")
+    if n < 2:
+        raise ValueError("inversion training needs at least 2 images (BatchNorm)")
+    use_gan = config.adversarial_weight > 0
+    percept = PerceptualNet(perceptual_net).to(device)
+
+    history: dict[str, list[float]] = {
+        k: [] for k in ("epoch", "generator_loss", "l1", "perceptual", "adversarial",
+                        "discriminator_loss", "d_real", "d_fake", "seconds")
+    }
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
+        torch.manual_seed(config.seed)
+        generator, discriminator = build_networks(config, feature_dim=feats.shape[1])
+        generator, discriminator = generator.to(device), discriminator.to(device)
+        betas = (config.beta1, config.beta2)
+        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
+        shuffle = torch.Generator().manual_seed(config.seed)
+
+        for epoch in range(1, config.epochs + 1):
+            start = time.perf_counter()
+            generator.train()
+            discriminator.train()
+            sums = dict.fromkeys(("generator_loss", "l1", "perceptual", "adversarial",
+                                  "discriminator_loss", "d_real", "d_fake"), 0.0)
+            perm = torch.randperm(n, generator=shuffle)
+            batches = list(perm.split(config.batch_size))
+            if len(batches) > 1 and batches[-1].numel() < 2:  # BatchNorm needs 2 samples
+                batches[-2:] = [torch.cat(batches[-2:])]
+            for idx in batches:
+                f = feats[idx].to(device, non_blocking=True)
+                real = to_unit_range(imgs[idx]).to(device, non_blocking=True)
+                with torch.no_grad(), autocast(device, config.amp, "bfloat16"):
+                    real_acts = tuple(a.float() for a in percept(real))
+
+                # phase D: discriminator on real vs detached fake pairs
+                with autocast(device, config.amp, "bfloat16"):
+                    fake = generator(f).float()
+                if use_gan:
+                    with autocast(device, config.amp, "bfloat16"):
+                        real_logits = discriminator.logits(real, f).float()
+                        fake_logits = discriminator.logits(fake.detach(), f).float()
+                        loss_d = discriminator_loss(real_logits, fake_logits)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+
+                # phase G: L1 + perceptual + adversarial
+                with autocast(device, config.amp, "bfloat16"):
+                    l1 = l1_image_loss(fake, real)
+                    perc = perceptual_loss(tuple(a.float() for a in percept(fake)), real_acts)
+                    if use_gan:
+                        adv = generator_adversarial_loss(discriminator.logits(fake, f).float())
+                    else:
+                        adv = torch.zeros((), device=device)
+                    loss_g = (config.l1_weight * l1 + config.perceptual_weight * perc
+                              + config.adversarial_weight * adv)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+
+                b = idx.numel()
+                sums["generator_loss"] += loss_g.item() * b
+                sums["l1"] += l1.item() * b
+                sums["perceptual"] += perc.item() * b
+                sums["adversarial"] += adv.item() * b
+                if use_gan:
+                    sums["discriminator_loss"] += loss_d.item() * b
+                    sums["d_real"] += torch.sigmoid(real_logits).mean().item() * b
+                    sums["d_fake"] += torch.sigmoid(fake_logits).mean().item() * b
+            row = {"epoch": float(epoch), **{k: v / n for k, v in sums.items()},
+                   "seconds": time.perf_counter() - start}
+            for key, value in row.items():
+                history[key].append(value)
+            log.info("inversion epoch %d/%d: G %.4f (L1 %.4f, perc %.4f, adv %.4f), D %.4f (%.1f s)",
+                     epoch, config.epochs, row["generator_loss"], row["l1"], row["perceptual"],
+                     row["adversarial"], row["discriminator_loss"], row["seconds"])
+            if on_epoch is not None:
+                on_epoch(epoch, row)
+
+    checkpoint = {
+        "format": INVERSION_CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "config": _config_dict(config),
+        "feature_dim": int(feats.shape[1]),
+        "generator_state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "discriminator_state_dict": {k: v.detach().cpu() for k, v in discriminator.state_dict().items()},
+        "generator_optimizer_state_dict": opt_g.state_dict(),
+        "discriminator_optimizer_state_dict": opt_d.state_dict(),
+        "epoch": config.epochs,
+        "history": history,
+    }
+    return checkpoint, history
+
+
+# ---- use ----------------------------------------------------------------------------------
+def invert(
+    generator: InversionGenerator,
+    features: np.ndarray | torch.Tensor,
+    device: torch.device | str,
+    batch_size: int = INFERENCE_BATCH,
+) -> torch.Tensor:
+    """(N, 2048) features -> (N, 3, 64, 64) float32 CPU images in [0, 1] (generator copied, eval)."""
+    device = torch.device(device)
+    model = copy.deepcopy(generator).eval().to(device)
+    feats = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    with torch.inference_mode():
+        out = [model(chunk.to(device)).float().cpu() for chunk in feats.split(batch_size)]
+    return torch.cat(out) if out else torch.empty(0, 3, model.image_size, model.image_size)

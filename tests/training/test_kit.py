@@ -1,0 +1,70 @@
+"""The training kit every loop shares: statistics, streams, the checkpoint envelope, devices."""
+
+import math
+
+import pytest
+import torch
+
+from zsl_pipeline.training.checkpoint import check_format, envelope, load_checkpoint, save_checkpoint
+from zsl_pipeline.training.device import autocast, resolve_device, same_device
+from zsl_pipeline.training.stats import EpochStats, history_columns
+from zsl_pipeline.training.streams import EVAL_SEED_OFFSET, eval_stream, init_stream, training_stream
+
+CPU = torch.device("cpu")
+
+
+def test_epoch_stats_divides_each_group_by_its_own_count_and_resets():
+    stats = EpochStats(CPU, critic=("d", "w"), generator=("g",))
+    for v in ([1.0, 2.0], [3.0, 6.0], [2.0, 1.0]):
+        stats.add("critic", torch.tensor(v))
+    stats.add("generator", torch.tensor([5.0]))
+    assert stats.close(0, "toy") == {"epoch": 0, "d": 2.0, "w": 3.0, "g": 5.0}
+    stats.add("critic", torch.tensor([4.0, 4.0]))
+    stats.add("generator", torch.tensor([1.0]))
+    assert stats.close(1, "toy") == {"epoch": 1, "d": 4.0, "w": 4.0, "g": 1.0}
+
+
+def test_epoch_stats_raises_on_a_non_finite_mean():
+    stats = EpochStats(CPU, losses=("loss",))
+    stats.add("losses", torch.tensor([math.inf]))
+    with pytest.raises(FloatingPointError, match="toy diverged in epoch 3"):
+        stats.close(3, "toy")
+
+
+def test_history_columns_fill_missing_values_with_none():
+    rows = [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.5, "zsl": 0.3}]
+    assert history_columns(rows) == {"epoch": [0, 1], "loss": [1.0, 0.5], "zsl": [None, 0.3]}
+
+
+def test_streams_are_seeded_and_independent():
+    a, b = init_stream(5), init_stream(5)
+    assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+    ta, tb = training_stream(a, CPU), training_stream(b, CPU)
+    assert ta.initial_seed() == tb.initial_seed() != 5
+    assert eval_stream(5, CPU, epoch=2).initial_seed() == 5 + EVAL_SEED_OFFSET + 2
+
+
+def test_envelope_holds_cpu_copies_and_round_trips(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    ckpt = envelope(method="toy", version=2, config={"lr": 0.1}, models={"net": net}, history=[{"epoch": 0}],
+                    feature_dim=3, attr_dim=1, rng={"state": torch.ones(2)})
+    assert ckpt["format"] == "zsl_pipeline.toy/2" and ckpt["method"] == "toy"
+    with torch.no_grad():
+        net.weight.add_(1.0)  # training on does not change a checkpoint taken before
+    assert not torch.equal(ckpt["models"]["net"]["weight"], net.weight)
+    save_checkpoint(ckpt, tmp_path / "c.pt")
+    loaded = load_checkpoint(tmp_path / "c.pt")
+    assert torch.equal(loaded["models"]["net"]["bias"], net.bias.detach()) and loaded["rng"]["state"].sum() == 2
+    check_format(loaded, "toy", 2)
+    with pytest.raises(ValueError, match="zsl_pipeline.other/1"):
+        check_format(loaded, "other", 1)
+
+
+def test_devices_and_autocast_on_the_cpu():
+    assert resolve_device("cpu") == CPU and same_device("cpu", CPU)
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == CPU
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with autocast(CPU, True, "bfloat16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32  # the CPU path stays fp32

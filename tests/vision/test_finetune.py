@@ -1,0 +1,126 @@
+"""Seen-class fine-tuning: never reads an unseen-class image; self-describing checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.vision.backbone import build_backbone
+from zsl_pipeline.vision import extraction
+from zsl_pipeline.vision.finetune import (
+    FinetuneConfig,
+    UnseenClassLeakError,
+    finetune_backbone,
+    seen_training_indices,
+)
+
+SEEN, UNSEEN = (0, 1, 2), (3, 4)
+TINY = dict(resize=36, crop=32, batch_size=4, lr=1e-3, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return build_backbone("none")
+
+
+def make_image_dataset(root, leak_unseen: bool = False) -> ZeroShotDataset:
+    """3 seen classes (2 trainval + 1 test_seen images each) and 2 unseen (2 test_unseen each)."""
+    rng = np.random.default_rng(0)
+    labels, splits = [], {"trainval": [], "test_seen": [], "test_unseen": []}
+    for c in SEEN:
+        for split in ("trainval", "trainval", "test_seen"):
+            splits[split].append(len(labels))
+            labels.append(c)
+    for c in UNSEEN:
+        for _ in range(2):
+            splits["test_unseen"].append(len(labels))
+            labels.append(c)
+    if leak_unseen:
+        splits["trainval"].append(splits["test_unseen"][0])
+    paths = []
+    for i, c in enumerate(labels):
+        path = root / f"c{c}_{i}.png"
+        Image.fromarray(rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return ZeroShotDataset(
+        labels=np.asarray(labels, dtype=np.int64),
+        class_embeddings=rng.normal(size=(len(SEEN) + len(UNSEEN), 4)).astype(np.float32),
+        splits={k: np.asarray(v, dtype=np.int64) for k, v in splits.items()},
+        class_names=tuple(f"class_{c}" for c in range(len(SEEN) + len(UNSEEN))),
+        image_paths=tuple(paths),
+        name="tiny_images",
+    )
+
+
+@pytest.fixture
+def spy_reads(monkeypatch) -> list[str]:
+    """Every path the image loader decodes (DataLoader runs in-process: num_workers=0)."""
+    reads: list[str] = []
+    original = extraction.load_image
+
+    def spy(path):
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(extraction, "load_image", spy)
+    return reads
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_finetuning_reads_only_seen_trainval_images(tmp_path, backbone, spy_reads, cache):
+    ds = make_image_dataset(tmp_path)
+    config = FinetuneConfig(cache_frozen_activations=cache, **TINY)
+    checkpoint, history = finetune_backbone(ds, config, "cpu", backbone)
+
+    allowed = {ds.image_paths[i] for i in ds.splits["trainval"]}
+    assert spy_reads and set(spy_reads) <= allowed
+    read_indices = {ds.image_paths.index(p) for p in spy_reads}
+    assert all(ds.labels[i] in SEEN for i in read_indices)
+    assert len(history["loss"]) == config.epochs and np.isfinite(history["loss"]).all()
+    assert checkpoint["seen_classes"] == list(SEEN)
+
+
+def test_unseen_image_in_trainval_raises_before_any_read(tmp_path, backbone, spy_reads):
+    ds = make_image_dataset(tmp_path, leak_unseen=True)
+    with pytest.raises(UnseenClassLeakError, match="unseen"):
+        seen_training_indices(ds)
+    with pytest.raises(UnseenClassLeakError):
+        finetune_backbone(ds, FinetuneConfig(**TINY), "cpu", backbone)
+    assert spy_reads == []
+
+
+def test_checkpoint_is_self_describing_and_loads_as_backbone(tmp_path, backbone):
+    ds = make_image_dataset(tmp_path)
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    config = FinetuneConfig(epochs=1, cached_views=2, **{k: v for k, v in TINY.items() if k != "epochs"})
+    checkpoint, _ = finetune_backbone(ds, config, "cpu", backbone)
+
+    path = tmp_path / "ft.pt"
+    torch.save(checkpoint, path)
+    loaded = torch.load(path, weights_only=True)
+    assert loaded["config"]["trainable_blocks"] == ["layer4"] and loaded["epoch"] == 1
+    rebuilt = build_backbone(path)
+    for k, v in rebuilt.state_dict().items():
+        assert torch.equal(v, checkpoint["state_dict"][k])
+    # only layer4 moved; the caller's backbone is untouched
+    assert torch.equal(rebuilt.layer3[0].conv1.weight, before["layer3.0.conv1.weight"])
+    assert not torch.equal(rebuilt.layer4[0].conv1.weight, before["layer4.0.conv1.weight"])
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
+
+
+def test_trainable_blocks_must_be_a_suffix():
+    with pytest.raises(ValueError, match="suffix"):
+        FinetuneConfig(trainable_blocks=("layer3",))
+    assert FinetuneConfig(trainable_blocks=["layer3", "layer4"]).trainable_blocks == ("layer3", "layer4")
+
+
+def test_same_seed_same_result(tmp_path, backbone):
+    ds = make_image_dataset(tmp_path)
+    config = FinetuneConfig(**{**TINY, "epochs": 1})
+    first, h1 = finetune_backbone(ds, config, "cpu", backbone)
+    second, h2 = finetune_backbone(ds, config, "cpu", backbone)
+    assert h1["loss"] == h2["loss"]
+    assert all(torch.equal(v, second["state_dict"][k]) for k, v in first["state_dict"].items())

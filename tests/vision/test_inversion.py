@@ -1,0 +1,89 @@
+"""Inversion training, inversion and image-space scores on tiny data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
+from zsl_pipeline.vision.backbone import build_backbone
+from zsl_pipeline.vision.inversion import InversionConfig, invert, load_generator, train_inversion
+from zsl_pipeline.vision.inversion_scores import image_space_scores
+
+TINY = dict(epochs=1, batch_size=2, generator_channels=(32, 32, 16, 16, 8, 8),
+            discriminator_channels=(8, 8, 16, 16), feature_embed_dim=8)
+
+
+@pytest.fixture(scope="module")
+def perceptual_net():
+    return build_backbone("none")
+
+
+@pytest.fixture
+def pairs():
+    rng = np.random.default_rng(0)
+    feats = np.abs(rng.normal(size=(4, 2048))).astype(np.float32)
+    images = rng.integers(0, 256, size=(4, 64, 64, 3), dtype=np.uint8)
+    return feats, images
+
+
+def test_losses_on_hand_computed_values():
+    a, b = torch.zeros(2, 3), torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    assert l1_image_loss(a, b).item() == pytest.approx(1.0)  # 6 / 6
+    assert perceptual_loss((a, a[:, :1]), (b, b[:, :1])).item() == pytest.approx(14 / 6 + 1 / 2)
+    zero = torch.zeros(4)
+    assert discriminator_loss(zero, zero).item() == pytest.approx(2 * math.log(2))
+    assert generator_adversarial_loss(zero).item() == pytest.approx(math.log(2))
+
+
+def test_one_epoch_trains_and_round_trips(tmp_path, pairs, perceptual_net):
+    feats, images = pairs
+    config = InversionConfig(**TINY)
+    checkpoint, history = train_inversion(feats, images, config, "cpu", perceptual_net)
+    for key in ("generator_loss", "l1", "perceptual", "adversarial", "discriminator_loss"):
+        assert len(history[key]) == 1 and math.isfinite(history[key][0]), key
+    assert 0 < history["d_real"][0] < 1 and 0 < history["d_fake"][0] < 1
+
+    torch.save(checkpoint, tmp_path / "inv.pt")
+    generator = load_generator(torch.load(tmp_path / "inv.pt", weights_only=True))
+    out = invert(generator, feats, "cpu")
+    assert out.shape == (4, 3, 64, 64) and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_without_adversarial_term_and_bad_sizes(pairs, perceptual_net):
+    feats, images = pairs
+    config = InversionConfig(**{**TINY, "adversarial_weight": 0.0})
+    _, history = train_inversion(feats, images, config, "cpu", perceptual_net)
+    assert history["adversarial"] == [0.0] and math.isfinite(history["generator_loss"][0])
+    with pytest.raises(ValueError, match="64 x 64"):
+        train_inversion(feats, images[:, :32, :32], config, "cpu", perceptual_net)
+    with pytest.raises(ValueError, match="image_size"):
+        InversionConfig(image_size=32)  # default widths give 64 px
+
+
+def test_image_space_scores_match_a_brute_force_loop(perceptual_net):
+    rng = np.random.default_rng(1)
+    inverted = torch.rand(3, 3, 64, 64)
+    labels = np.array([0, 1, 0])
+    refs = rng.integers(0, 256, size=(4, 64, 64, 3), dtype=np.uint8)
+    ref_labels = np.array([0, 0, 1, 1])
+    scores = image_space_scores(inverted, labels, refs, ref_labels, perceptual_net, "cpu")
+
+    ref_t = torch.as_tensor(refs).permute(0, 3, 1, 2).float() / 255
+    from zsl_pipeline.vision.inversion import PerceptualNet
+
+    net = PerceptualNet(perceptual_net)
+    with torch.no_grad():
+        for i, c in enumerate(labels):
+            own = ref_t[ref_labels == c]
+            l1 = np.mean([l1_image_loss(inverted[i], r).item() for r in own])
+            acts_i = net(inverted[i:i + 1])
+            perc = np.mean([perceptual_loss(acts_i, net(r[None])).item() for r in own])
+            assert scores["l1"][i] == pytest.approx(l1, rel=1e-5)
+            assert scores["perceptual"][i] == pytest.approx(perc, rel=1e-3, abs=1e-6)
+    with pytest.raises(ValueError, match="no reference images"):
+        image_space_scores(inverted, np.array([0, 5, 0]), refs, ref_labels, perceptual_net, "cpu")
