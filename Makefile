@@ -23,6 +23,7 @@ run: install
 	$(BIN)/kedro run --pipeline=$(PIPELINE)
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
 viz: install

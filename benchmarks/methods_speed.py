@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 import yaml
+from tfvaegan_speed import CUB, fake_cub, matmul_throughput
 from torch.profiler import ProfilerActivity, profile
 
-from tfvaegan_speed import CUB, fake_cub, matmul_throughput
 from zsl_pipeline.methods import GENERATIVE_METHODS, get_method
 from zsl_pipeline.training.device import resolve_device
 

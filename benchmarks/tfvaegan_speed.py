@@ -22,11 +22,11 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
-from zsl_pipeline.training.features import FeatureTensors
-from zsl_pipeline.training.device import resolve_device
+from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.steps import critic_phase, generator_step
+from zsl_pipeline.training.device import resolve_device
+from zsl_pipeline.training.features import FeatureTensors
 
 CUB = {"ntrain": 7057, "feature_dim": 2048, "attr_dim": 312, "classes": 200, "seen": 150}
 

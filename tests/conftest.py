@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.data.contract import ZeroShotDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

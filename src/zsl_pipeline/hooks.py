@@ -10,7 +10,7 @@ What is logged, by the names of node outputs (so nodes stay free of tracking cod
 * ``<name>_metrics`` outputs (nested dicts; numbers kept) as final metrics ``<name>.<key>``;
 * ``*_history`` outputs (``{"epoch": [...], "<name>": [...]}``) as metric histories, one
   step per epoch;
-* ``<method>.runs`` outputs (one record per seed, from the method branches) as a nested MLflow
+* ``<method>_runs`` outputs (one record per seed, from the method branches) as a nested MLflow
   run per method and seed, with that run's metrics;
 * matplotlib figures as PNG artifacts;
 * the ``*_model`` outputs named in ``mlflow.log_models`` (checkpoint dicts) as ``.pt``
@@ -26,9 +26,10 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from kedro.framework.hooks import hook_impl
+from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,14 @@ logger = logging.getLogger(__name__)
 MAX_PARAM_LENGTH = 6000
 
 
-def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; a validated parameter model counts as its dict."""
     flat: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if isinstance(value, Mapping):
             flat.update(flatten(value, prefix=f"{name}."))
         else:
             flat[name] = value
@@ -57,27 +60,6 @@ def git_commit(cwd: Path) -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-class FeatureSourceHook:
-    """Hands the run's ``feature_source``, ``finetune.enabled`` and ``compare_methods`` to the
-    pipeline registry.
-
-    Reads the raw parameters from the config loader: ``context.params`` would validate them
-    against the pipelines, which are not to be built before the source is known.
-    """
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        from kedro.framework.project import pipelines
-
-        from zsl_pipeline import pipeline_registry
-
-        params = context.config_loader["parameters"]
-        finetune = params.get("finetune", {}).get("enabled", False)
-        methods = params.get("compare_methods", pipeline_registry.ALL_METHODS)
-        if pipeline_registry.set_run_settings(params.get("feature_source", "images"), finetune, methods):
-            pipelines.configure(pipeline_registry.__name__)  # rebuild them for this source
 
 
 class MlflowHook:
@@ -147,7 +129,7 @@ class MlflowHook:
                 )
             elif short.endswith("_history") and isinstance(value, dict):
                 self._log_history(value, prefix=short[: -len("_history")])
-            elif short == "runs" and isinstance(value, list):
+            elif short.endswith("_runs") and isinstance(value, list):
                 self._log_nested_runs(value)
             elif isinstance(value, Figure):
                 mlflow.log_figure(value, f"figures/{name.replace('.', '/')}.png")

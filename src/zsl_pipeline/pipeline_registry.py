@@ -13,11 +13,18 @@ The other methods run as branches of their own (``--pipeline=clswgan|cada_vae|fi
 eszsl``) after the same feature stages, and ``compare`` runs the methods listed in
 ``compare_methods`` side by side on one set of features.
 
-The run's parameters are handed over by :class:`zsl_pipeline.hooks.FeatureSourceHook` when the
-Kedro context is created, which Kedro does before it first reads the pipelines.
+How the shape reaches the registry: Kedro calls ``register_pipelines()`` without arguments, so
+it returns the pipelines of the default shape (:class:`PipelineShape`: the demo's). Every
+Kedro context of this project (:class:`zsl_pipeline.context.ProjectContext`, created by
+``kedro run``, ``kedro viz`` and a notebook alike, whatever hooks are on) reads its own
+configuration (``--env`` and ``--params`` included) and registers the pipelines of that shape
+with :func:`build_pipelines`, so the DAG that runs is the DAG that is drawn.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from kedro.pipeline import Pipeline
 
@@ -25,33 +32,57 @@ from zsl_pipeline.methods import ALL_METHODS
 from zsl_pipeline.pipelines import data, features, inversion, methods, tfvaegan
 
 FEATURE_SOURCES = ("images", "xlsa17")
-_run_settings: dict[str, object] = {"feature_source": "images", "finetune": False, "compare_methods": ALL_METHODS}
 
 
-def set_run_settings(feature_source: str, finetune: bool, compare_methods: list[str] | tuple[str, ...] = ALL_METHODS) -> bool:
-    """Called by the context hook with the run's parameters; True if anything changed."""
-    if feature_source not in FEATURE_SOURCES:
-        raise ValueError(f"parameter 'feature_source' must be one of {FEATURE_SOURCES}, got {feature_source!r}")
-    new = {"feature_source": feature_source, "finetune": bool(finetune), "compare_methods": tuple(compare_methods)}
-    changed = new != _run_settings
-    _run_settings.update(new)
-    return changed
+@dataclass(frozen=True)
+class PipelineShape:
+    """What decides which nodes the pipelines have: the parameters ``feature_source``,
+    ``finetune.enabled`` and ``compare_methods``."""
+
+    feature_source: str = "images"
+    finetune: bool = True
+    compare_methods: tuple[str, ...] = ALL_METHODS
+
+    def __post_init__(self) -> None:
+        if self.feature_source not in FEATURE_SOURCES:
+            raise ValueError(f"parameter 'feature_source' must be one of {FEATURE_SOURCES}, got {self.feature_source!r}")
+        if not isinstance(self.finetune, bool):
+            raise ValueError(f"parameter 'finetune.enabled' must be true or false, got {self.finetune!r}")
+        unknown = [m for m in self.compare_methods if m not in ALL_METHODS]
+        if unknown or not self.compare_methods:
+            raise ValueError(
+                f"parameter 'compare_methods' must list methods among {ALL_METHODS}, got {list(self.compare_methods)}"
+            )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "PipelineShape":
+        """The shape a run's parameters ask for (the default where a parameter is absent)."""
+        default = cls()
+        finetune = params.get("finetune") or {}
+        return cls(
+            feature_source=params.get("feature_source", default.feature_source),
+            finetune=finetune.get("enabled", default.finetune),
+            compare_methods=tuple(params.get("compare_methods", default.compare_methods)),
+        )
 
 
-def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines."""
+def build_pipelines(shape: PipelineShape) -> dict[str, Pipeline]:
+    """Every pipeline of the project for ``shape``."""
     data_stage = data.create_pipeline()
-    finetune = bool(_run_settings["finetune"])
-    image_stages = features.create_pipeline(finetune_backbone=finetune)
-    generative = tfvaegan.create_pipeline()
-    from_images = _run_settings["feature_source"] == "images"
+    image_stages = features.create_pipeline(finetune=shape.finetune)
+    from_images = shape.feature_source == "images"
     upstream = data_stage + image_stages if from_images else Pipeline([])
-    main = upstream + generative
+    main = upstream + tfvaegan.create_pipeline()
     if from_images:
-        main += inversion.create_pipeline(finetune_backbone=finetune)
+        main += inversion.create_pipeline(finetune=shape.finetune)
     registry = {"data": data_stage, "features": data_stage + image_stages, "tfvaegan": main, "__default__": main}
     for name in ALL_METHODS:
         if name != "tfvaegan":  # TF-VAEGAN's own pipeline is `tfvaegan` above
             registry[name] = upstream + methods.create_method_pipeline(name)
-    registry["compare"] = upstream + methods.create_compare_pipeline(_run_settings["compare_methods"])
+    registry["compare"] = upstream + methods.create_compare_pipeline(shape.compare_methods)
     return registry
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """The pipelines of the default shape; a project context replaces them with its own."""
+    return build_pipelines(PipelineShape())

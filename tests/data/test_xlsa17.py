@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io as sio
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.data import DatasetValidationError, read_xlsa17, write_xlsa17
 
 # The table of ../shared/xlsa17/README.md: classes, seen, unseen, A, trainval, test seen,

@@ -36,6 +36,6 @@ def test_gzsl_metrics_by_hand():
     seen, unseen = torch.tensor([0, 1]), torch.tensor([2, 3])
     y_s, p_s = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 2, 1, 1])  # class 0: 1/2, class 1: 1 -> 0.75
     y_u, p_u = torch.tensor([2, 2, 3, 3]), torch.tensor([2, 0, 0, 0])  # class 2: 1/2, class 3: 0 -> 0.25
-    s, u, h = gzsl_metrics(p_s, y_s, p_u, y_u, seen, unseen).tolist()
+    s, u, h = gzsl_metrics(p_s, y_s, p_u, y_u, seen_classes=seen, unseen_classes=unseen).tolist()
     assert (s, u) == pytest.approx((0.75, 0.25))
     assert h == pytest.approx(2 * 0.75 * 0.25 / 1.0)

@@ -27,7 +27,7 @@ ZSR_AP = [29 / 36, 13 / 15]
     [(2, [1 / 2, 1.0], 3 / 4), (3, [2 / 3, 2 / 3], 2 / 3)],
 )
 def test_precision_at_k_and_map_by_hand(k, per_class_precision, precision):
-    out = retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, k)
+    out = retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, k=k)
     assert out["k"] == k and out["classes"] == [7, 9]
     assert out["per_class_precision"] == pytest.approx(per_class_precision)
     assert out["precision_at_k"] == pytest.approx(precision)
@@ -37,8 +37,8 @@ def test_precision_at_k_and_map_by_hand(k, per_class_precision, precision):
 
 
 def test_chunking_does_not_change_the_result():
-    full = retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, 3)
-    one_query_per_chunk = retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, 3, max_elements=1)
+    full = retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, k=3)
+    one_query_per_chunk = retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, k=3, max_elements=1)
     assert one_query_per_chunk == full
 
 
@@ -47,7 +47,7 @@ def test_two_dimensional_database_by_hand():
     db_x = torch.tensor([[10.0, 9.0], [0.0, 1.0], [0.0, 3.0], [2.0, 0.0], [10.0, 10.0]])
     db_y = torch.tensor([2, 1, 2, 1, 1])
     queries = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
-    out = retrieval_metrics(queries, torch.tensor([1, 2]), db_x, db_y, 2)
+    out = retrieval_metrics(queries, torch.tensor([1, 2]), db_x, db_y, k=2)
     # class 1 @ (0,0): distances 1 (y1), 2 (y1), 3 (y2), ~13.5 (y2), ~14.1 (y1) -> 1,1,2,2,1;
     #   relevant ranks 1,2,5, R = 3: P@2 = 1, AP = (1 + 1 + 3/5) / 3 = 13/15
     # class 2 @ (10,10): distances 0 (y1), 1 (y2), ~12.2 (y2), ~12.8 (y1), ~13.5 (y1) -> 1,2,2,1,1;
@@ -61,30 +61,30 @@ def test_ties_keep_database_order():
     # All three items at distance 1 from the query (x = 0): the stable sort keeps database order.
     db_x = torch.tensor([[1.0], [-1.0], [1.0]])
     # order 9, 7, 7: relevant at ranks 2, 3 (R = 2): P@1 = 0, P@2 = 1/2, AP = (1/2 + 2/3) / 2 = 7/12
-    out = retrieval_metrics(torch.tensor([[0.0]]), torch.tensor([7]), db_x, torch.tensor([9, 7, 7]), 1)
+    out = retrieval_metrics(torch.tensor([[0.0]]), torch.tensor([7]), db_x, torch.tensor([9, 7, 7]), k=1)
     assert out["precision_at_k"] == 0.0 and out["map"] == pytest.approx(7 / 12)
     # order 7, 9, 7: relevant at ranks 1, 3: P@1 = 1, AP = (1 + 2/3) / 2 = 5/6
-    out = retrieval_metrics(torch.tensor([[0.0]]), torch.tensor([7]), db_x, torch.tensor([7, 9, 7]), 1)
+    out = retrieval_metrics(torch.tensor([[0.0]]), torch.tensor([7]), db_x, torch.tensor([7, 9, 7]), k=1)
     assert out["precision_at_k"] == 1.0 and out["map"] == pytest.approx(5 / 6)
 
 
 def test_class_without_relevant_items_is_excluded_from_map():
     queries = torch.tensor([[0.0], [5.0], [2.5]])
-    out = retrieval_metrics(queries, torch.tensor([7, 9, 8]), UNSEEN_X, UNSEEN_Y, 2)
+    out = retrieval_metrics(queries, torch.tensor([7, 9, 8]), UNSEEN_X, UNSEEN_Y, k=2)
     assert out["per_class_ap"][:2] == pytest.approx(ZSR_AP) and math.isnan(out["per_class_ap"][2])
     assert out["map"] == pytest.approx(301 / 360)  # mean over classes 7 and 9 only
     # P@k still averages over all query classes; class 8 retrieves nothing relevant (0).
     assert out["per_class_precision"] == pytest.approx([1 / 2, 1.0, 0.0])
     assert out["precision_at_k"] == pytest.approx((1 / 2 + 1.0 + 0.0) / 3)
-    only_missing = retrieval_metrics(queries[2:], torch.tensor([8]), UNSEEN_X, UNSEEN_Y, 2)
+    only_missing = retrieval_metrics(queries[2:], torch.tensor([8]), UNSEEN_X, UNSEEN_Y, k=2)
     assert math.isnan(only_missing["map"]) and only_missing["precision_at_k"] == 0.0
 
 
 def test_k_outside_the_database_is_rejected():
     with pytest.raises(ValueError):
-        retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, 7)
+        retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, k=7)
     with pytest.raises(ValueError):
-        retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, 0)
+        retrieval_metrics(QUERIES, QUERY_CLASSES, UNSEEN_X, UNSEEN_Y, k=0)
 
 
 def test_class_queries_are_class_means():
@@ -105,8 +105,9 @@ def test_zsr_and_gzsr_databases():
     # Seen-class distractors, each nearer to one query than all but the nearest unseen item.
     seen_x = torch.tensor([[-0.5], [5.25]])
     seen_y = torch.tensor([1, 1])
-    out2 = zero_shot_retrieval(syn_x, syn_y, seen_x, seen_y, UNSEEN_X, UNSEEN_Y, torch.tensor([7, 9]), k=2)
-    out3 = zero_shot_retrieval(syn_x, syn_y, seen_x, seen_y, UNSEEN_X, UNSEEN_Y, torch.tensor([7, 9]), k=3)
+    tests = dict(test_seen_x=seen_x, test_seen_y=seen_y, test_unseen_x=UNSEEN_X, test_unseen_y=UNSEEN_Y)
+    out2 = zero_shot_retrieval(syn_x, syn_y, **tests, unseen_classes=torch.tensor([7, 9]), k=2)
+    out3 = zero_shot_retrieval(syn_x, syn_y, **tests, unseen_classes=torch.tensor([7, 9]), k=3)
     # ZSR: database = test-unseen only, the hand values of the first test.
     assert out2["zsr"]["precision_at_k"] == pytest.approx(3 / 4)
     assert out3["zsr"]["precision_at_k"] == pytest.approx(2 / 3)
@@ -129,7 +130,15 @@ def test_zsr_and_gzsr_databases():
 
 def test_default_k_is_the_published_five():
     syn_x, syn_y = QUERIES.clone(), QUERY_CLASSES.clone()
-    out = zero_shot_retrieval(syn_x, syn_y, UNSEEN_X[:0], UNSEEN_Y[:0], UNSEEN_X, UNSEEN_Y, QUERY_CLASSES)
+    out = zero_shot_retrieval(
+        syn_x,
+        syn_y,
+        test_seen_x=UNSEEN_X[:0],
+        test_seen_y=UNSEEN_Y[:0],
+        test_unseen_x=UNSEEN_X,
+        test_unseen_y=UNSEEN_Y,
+        unseen_classes=QUERY_CLASSES,
+    )
     assert out["zsr"]["k"] == out["gzsr"]["k"] == 5
     # With no seen images the GZSR database equals the ZSR one.
     assert out["zsr"] == out["gzsr"]

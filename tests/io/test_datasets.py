@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 from kedro.io.core import DatasetError, Version
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.io import TorchDataset, Xlsa17Dataset, ZeroShotDatasetIO
 
 

@@ -7,6 +7,8 @@ from toy_data import make_toy_dataset
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.methods import get_method
 from zsl_pipeline.methods.runner import RunSettings, evaluate_runs, train_runs
+from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.pipelines.params import RunParams
 
 TINY = {"nepoch": 2, "syn_num": 20, "encoder_hidden": 32, "ngh": 32, "ndh": 32, "classifier_epochs": 3}
 CPU = torch.device("cpu")
@@ -19,7 +21,8 @@ def dataset():
 
 @pytest.fixture(scope="module")
 def trained(dataset):
-    return train_runs(get_method("tfvaegan"), dataset, TINY, RunSettings(seeds=(0, 1)), CPU, show_progress=False)
+    return train_runs(get_method("tfvaegan"), dataset, TFVAEGANConfig(**TINY), RunSettings(seeds=(0, 1)), CPU,
+                      show_progress=False)
 
 
 def test_one_run_per_seed_with_its_seed(trained):
@@ -61,13 +64,14 @@ def test_adapter_matches_the_tfvaegan_classifier_stage(dataset, trained):
     ours = fit_protocols(sets, data, gzsl, zsl, torch.Generator().manual_seed(8))
     models, config = load_models(checkpoint, CPU)
     syn_x, syn_y = synthesize_unseen(models, data, config, torch.Generator().manual_seed(7))
-    theirs = classify(models, data, config, syn_x, syn_y, torch.Generator().manual_seed(8))
+    theirs = classify(models, data, config, syn_x, syn_y, generator=torch.Generator().manual_seed(8))
     assert ours.final == theirs.final and ours.best_on_test == theirs.best_on_test
 
 
 def test_few_shot_runs_record_their_shots(dataset):
     settings = RunSettings(seeds=(3,), n_shots=2)
-    trained = train_runs(get_method("tfvaegan"), dataset, {**TINY, "nepoch": 1}, settings, CPU, show_progress=False)
+    trained = train_runs(get_method("tfvaegan"), dataset, TFVAEGANConfig(**{**TINY, "nepoch": 1}), settings, CPU,
+                         show_progress=False)
     assert trained["n_shots"] == 2
     records = evaluate_runs(get_method("tfvaegan"), dataset, trained, RunSettings(), CPU)
     assert records[0]["n_shots"] == 2  # from the trained runs, not the (zero-shot) settings
@@ -75,8 +79,8 @@ def test_few_shot_runs_record_their_shots(dataset):
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"seeds": 3}, "non-empty list"), ({"seeds": []}, "non-empty list"), ({"n_shot": 1}, "n_shot"), ({"n_shots": -1}, "n_shots")],
+    [({"seeds": 3}, "seeds"), ({"seeds": []}, "non-empty list"), ({"n_shot": 1}, "n_shot"), ({"n_shots": -1}, "n_shots")],
 )
 def test_run_settings_reject_bad_values(params, message):
     with pytest.raises(ValueError, match=message):
-        RunSettings.from_params(params)
+        RunParams.model_validate(params)

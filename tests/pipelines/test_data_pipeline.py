@@ -32,8 +32,8 @@ def test_data_pipeline_renders_files_and_reads_them(run_pipeline, tmp_path):
 def test_features_only_env_reads_xlsa17_from_runtime_root(run_pipeline, tmp_path):
     """`--env cub --params xlsa17_root=...` resolves the catalog entry to the user's folder."""
     from kedro.framework.session import KedroSession
-    from toy_data import make_toy_dataset
 
+    from toy_data import make_toy_dataset
     from zsl_pipeline.data import write_xlsa17
 
     write_xlsa17(make_toy_dataset(), tmp_path / "elsewhere" / "CUB")

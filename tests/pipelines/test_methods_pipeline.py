@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from toy_data import make_toy_dataset
 
-from zsl_pipeline import pipeline_registry
+from toy_data import make_toy_dataset
 from zsl_pipeline.data import write_xlsa17
 from zsl_pipeline.methods import ALL_METHODS
+from zsl_pipeline.pipeline_registry import PipelineShape, build_pipelines
 
 #: Every method at toy size (runtime parameters merge into the configured dicts).
 TINY = {
@@ -43,21 +43,18 @@ def _latest(tmp_path: Path, relative: str):
 
 
 def test_compare_pipeline_has_one_namespaced_branch_per_method():
-    pipeline_registry.set_run_settings("xlsa17", False, ["clswgan", "eszsl"])
-    try:
-        compare = pipeline_registry.register_pipelines()["compare"]
-        assert {n.namespace for n in compare.nodes} == {"clswgan", "eszsl", None}
-        assert {n.name for n in compare.nodes} == {"clswgan.train", "clswgan.evaluate", "eszsl.evaluate", "report"}
-        pipeline_registry.set_run_settings("xlsa17", False)
-        every = pipeline_registry.register_pipelines()
-        assert {n.namespace for n in every["compare"].nodes} == set(ALL_METHODS) | {None}
-        assert all(name in every for name in ALL_METHODS)  # each method runs alone too
-    finally:
-        pipeline_registry.set_run_settings("images", False)
+    shape = PipelineShape(feature_source="xlsa17", finetune=False, compare_methods=("clswgan", "eszsl"))
+    compare = build_pipelines(shape)["compare"]
+    assert {n.namespace for n in compare.nodes} == {"clswgan", "eszsl", None}
+    assert {n.name for n in compare.nodes} == {"clswgan.train", "clswgan.evaluate", "eszsl.evaluate", "report"}
+    assert compare.inputs() == {"zsl_dataset"} | {f"params:{p}" for p in ("clswgan", "compare_runs", "device")}
+    every = build_pipelines(PipelineShape(feature_source="xlsa17", finetune=False))
+    assert {n.namespace for n in every["compare"].nodes} == set(ALL_METHODS) | {None}
+    assert all(name in every for name in ALL_METHODS)  # each method runs alone too
     with pytest.raises(ValueError, match="compare_methods"):
-        pipeline_registry.set_run_settings("xlsa17", False, ["nope"])
-        pipeline_registry.register_pipelines()
-    pipeline_registry.set_run_settings("images", False)
+        PipelineShape(compare_methods=("nope",))
+    with pytest.raises(ValueError, match="feature_source"):
+        PipelineShape.from_params({"feature_source": "videos"})
 
 
 @pytest.mark.slow

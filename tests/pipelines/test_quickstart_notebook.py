@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.data import write_xlsa17
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"

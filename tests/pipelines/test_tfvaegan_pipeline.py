@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.data import write_xlsa17
 
 TINY = {

@@ -88,7 +88,7 @@ def test_method_runs_become_nested_runs_per_seed(tmp_path, monkeypatch):
     }
     with mlflow.start_run() as parent:
         hook._active = True
-        hook.after_node_run(node=None, outputs={"clswgan.runs": [record(0, 0.25), record(1, 0.75)]})
+        hook.after_node_run(node=None, outputs={"clswgan_runs": [record(0, 0.25), record(1, 0.75)]})
         hook._active = False
     client = mlflow.tracking.MlflowClient()
     children = client.search_runs(

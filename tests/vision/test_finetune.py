@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.vision.backbone import build_backbone
 from zsl_pipeline.vision import extraction
+from zsl_pipeline.vision.backbone import build_backbone
 from zsl_pipeline.vision.finetune import (
     FinetuneConfig,
     UnseenClassLeakError,

@@ -42,7 +42,7 @@ def test_losses_on_hand_computed_values():
 def test_one_epoch_trains_and_round_trips(tmp_path, pairs, perceptual_net):
     feats, images = pairs
     config = InversionConfig(**TINY)
-    checkpoint, history = train_inversion(feats, images, config, "cpu", perceptual_net)
+    checkpoint, history = train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net)
     for key in ("generator_loss", "l1", "perceptual", "adversarial", "discriminator_loss"):
         assert len(history[key]) == 1 and math.isfinite(history[key][0]), key
     assert 0 < history["d_real"][0] < 1 and 0 < history["d_fake"][0] < 1
@@ -57,10 +57,10 @@ def test_one_epoch_trains_and_round_trips(tmp_path, pairs, perceptual_net):
 def test_without_adversarial_term_and_bad_sizes(pairs, perceptual_net):
     feats, images = pairs
     config = InversionConfig(**{**TINY, "adversarial_weight": 0.0})
-    _, history = train_inversion(feats, images, config, "cpu", perceptual_net)
+    _, history = train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net)
     assert history["adversarial"] == [0.0] and math.isfinite(history["generator_loss"][0])
     with pytest.raises(ValueError, match="64 x 64"):
-        train_inversion(feats, images[:, :32, :32], config, "cpu", perceptual_net)
+        train_inversion(feats, images[:, :32, :32], config, "cpu", perceptual_net=perceptual_net)
     with pytest.raises(ValueError, match="image_size"):
         InversionConfig(image_size=32)  # default widths give 64 px
 
@@ -71,7 +71,7 @@ def test_image_space_scores_match_a_brute_force_loop(perceptual_net):
     labels = np.array([0, 1, 0])
     refs = rng.integers(0, 256, size=(4, 64, 64, 3), dtype=np.uint8)
     ref_labels = np.array([0, 0, 1, 1])
-    scores = image_space_scores(inverted, labels, refs, ref_labels, perceptual_net, "cpu")
+    scores = image_space_scores(inverted, labels, refs, ref_labels, perceptual_net=perceptual_net, device="cpu")
 
     ref_t = torch.as_tensor(refs).permute(0, 3, 1, 2).float() / 255
     from zsl_pipeline.vision.inversion import PerceptualNet
@@ -86,4 +86,4 @@ def test_image_space_scores_match_a_brute_force_loop(perceptual_net):
             assert scores["l1"][i] == pytest.approx(l1, rel=1e-5)
             assert scores["perceptual"][i] == pytest.approx(perc, rel=1e-3, abs=1e-6)
     with pytest.raises(ValueError, match="no reference images"):
-        image_space_scores(inverted, np.array([0, 5, 0]), refs, ref_labels, perceptual_net, "cpu")
+        image_space_scores(inverted, np.array([0, 5, 0]), refs, ref_labels, perceptual_net=perceptual_net, device="cpu")

@@ -16,6 +16,7 @@ for comparison with published numbers. Figures are returned, never written (the 
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Mapping, Sequence
 
@@ -26,6 +27,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 Record = Mapping[str, Any]
 
@@ -205,3 +208,18 @@ def plot_seen_unseen(records: Sequence[Record]) -> Figure:
     ax.set_ylabel("GZSL seen accuracy s (%)")
     ax.set_title("seen vs unseen accuracy per run (grey: iso-H)")
     return fig
+
+
+def comparison_report(records: Sequence[Record]) -> tuple[pd.DataFrame, str, Figure, dict[str, Any]]:
+    """The comparison of ``records`` (every method's runs): the table, its markdown (also
+    logged), the u-against-s figure and the metrics ``{"<method>.<protocol>": {column: value}}``."""
+    frame = aggregate_runs(records)
+    table = markdown_table(frame)
+    log.info("comparison (per-class mean top-1 and retrieval, %%):\n%s", table)
+    metrics = {
+        f"{row.method}.{row.protocol}": {
+            key: float(value) for key, value in row._asdict().items() if isinstance(value, float) and value == value
+        }
+        for row in frame.itertuples(index=False)
+    }
+    return frame, table, plot_seen_unseen(records), metrics

@@ -46,6 +46,7 @@ def gzsl_metrics(
     target_seen: Tensor,
     pred_unseen: Tensor,
     target_unseen: Tensor,
+    *,
     seen_classes: Tensor,
     unseen_classes: Tensor,
 ) -> Tensor:

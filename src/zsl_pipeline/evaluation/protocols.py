@@ -105,6 +105,7 @@ def fit_tracked(
     y: Tensor,
     num_classes: int,
     config: ClassifierConfig,
+    *,
     generator: torch.Generator,
     evaluate: Callable[[LinearLogSoftmax], Tensor],
 ) -> tuple[LinearLogSoftmax, Tensor]:
@@ -145,6 +146,7 @@ def fit_protocols(
     gzsl_config: ClassifierConfig,
     zsl_config: ClassifierConfig,
     generator: torch.Generator,
+    *,
     progress: Callable[[int, int], None] | None = None,
 ) -> ProtocolResult:
     """Train and evaluate the GZSL, then the ZSL softmax classifier on ``sets`` (§2.8).
@@ -164,12 +166,12 @@ def fit_protocols(
             seen_y,
             predict(model, sets.test_unseen_x),
             unseen_y,
-            data.seen_classes,
-            data.unseen_classes,
+            seen_classes=data.seen_classes,
+            unseen_classes=data.unseen_classes,
         )
 
     gzsl_model, gzsl_curve = fit_tracked(
-        sets.gzsl_x, sets.gzsl_y, data.num_classes, gzsl_config, generator, eval_gzsl
+        sets.gzsl_x, sets.gzsl_y, data.num_classes, gzsl_config, generator=generator, evaluate=eval_gzsl
     )
     if progress is not None:
         progress(1, 2)
@@ -185,7 +187,9 @@ def fit_protocols(
     def eval_zsl(model: LinearLogSoftmax) -> Tensor:
         return mean_per_class_accuracy(predict(model, sets.test_unseen_x), remap[unseen_y], local)
 
-    zsl_model, zsl_curve = fit_tracked(sets.zsl_x, remap[sets.zsl_y], n_unseen, zsl_config, generator, eval_zsl)
+    zsl_model, zsl_curve = fit_tracked(
+        sets.zsl_x, remap[sets.zsl_y], n_unseen, zsl_config, generator=generator, evaluate=eval_zsl
+    )
     if progress is not None:
         progress(2, 2)
 

@@ -58,6 +58,7 @@ def retrieval_metrics(
     query_classes: Tensor,
     database_x: Tensor,
     database_y: Tensor,
+    *,
     k: int = DEFAULT_K,
     max_elements: int = MAX_RANK_ELEMENTS,
 ) -> dict[str, Any]:
@@ -120,6 +121,7 @@ def retrieval_metrics(
 def zero_shot_retrieval(
     synthetic_x: Tensor,
     synthetic_y: Tensor,
+    *,
     test_seen_x: Tensor,
     test_seen_y: Tensor,
     test_unseen_x: Tensor,
@@ -146,6 +148,6 @@ def zero_shot_retrieval(
     all_x = torch.cat([test_seen_x.to(device=device, dtype=unseen_x.dtype), unseen_x])
     all_y = torch.cat([test_seen_y.to(device=device, dtype=unseen_y.dtype), unseen_y])
     return {
-        "zsr": retrieval_metrics(queries, unseen_classes, unseen_x, unseen_y, k),
-        "gzsr": retrieval_metrics(queries, unseen_classes, all_x, all_y, k),
+        "zsr": retrieval_metrics(queries, unseen_classes, unseen_x, unseen_y, k=k),
+        "gzsr": retrieval_metrics(queries, unseen_classes, all_x, all_y, k=k),
     }

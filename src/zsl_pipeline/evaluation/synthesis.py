@@ -21,6 +21,7 @@ def synthesize_classes(
     generate: Callable[[Tensor, Tensor], Tensor],
     classes: Tensor,
     class_embeddings: Tensor,
+    *,
     n_per_class: int,
     noise_dim: int,
     rng: torch.Generator,

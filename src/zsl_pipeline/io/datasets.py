@@ -19,7 +19,6 @@ from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetErro
 from zsl_pipeline.data.contract import DatasetValidationError, ZeroShotDataset, validate
 from zsl_pipeline.data.xlsa17 import read_xlsa17, write_xlsa17
 
-
 _LOCAL_FS = fsspec.filesystem("file")
 
 

@@ -3,9 +3,10 @@
 A method package (``zsl_pipeline.methods.<name>``) differs from the others only in its networks,
 losses and training loop. Its ``method`` module exposes a :class:`Method` record:
 
-* ``config_from_params(params) -> config``: a frozen dataclass built from the method's
-  parameter dict (unknown keys rejected), with at least ``seed`` and the classifier settings;
-  ``config.to_dict()`` gives the dict back.
+* ``config_from_params(params) -> config``: the method's frozen config dataclass from a
+  mapping of its fields (the method's defaults fill the others), with at least ``seed`` and
+  the classifier settings; ``config.to_dict()`` gives the mapping back. (The pipelines validate
+  the parameters first: ``zsl_pipeline.pipelines.params``.)
 * ``train(data, config, device, progress) -> checkpoint``: trains on ``data.train_x`` /
   ``data.train_y`` (the trainval split; in few-shot mode it also holds the moved unseen-class
   shots, so "training classes" means ``torch.unique(data.train_y)``) and returns the checkpoint

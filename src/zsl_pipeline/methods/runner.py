@@ -7,6 +7,7 @@ model per seed) and :func:`evaluate_runs` (one metrics record per seed).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 import time
@@ -42,22 +43,15 @@ class RunSettings:
     n_shots: int = 0
     retrieval_k: int = 5
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "RunSettings":
-        unknown = set(params) - {"seeds", "n_shots", "retrieval_k"}
-        if unknown:
-            raise ValueError(f"unknown 'runs' parameter(s) {sorted(unknown)}; expected seeds, n_shots, retrieval_k")
-        seeds = params.get("seeds")
-        if seeds is not None and (isinstance(seeds, (str, int)) or not seeds):
-            raise ValueError(f"runs.seeds must be a non-empty list of integers or null, got {seeds!r}")
-        settings = cls(
-            seeds=None if seeds is None else tuple(int(s) for s in seeds),
-            n_shots=int(params.get("n_shots", 0)),
-            retrieval_k=int(params.get("retrieval_k", 5)),
-        )
-        if settings.n_shots < 0 or settings.retrieval_k < 1:
-            raise ValueError(f"runs.n_shots must be >= 0 and runs.retrieval_k >= 1, got {settings}")
-        return settings
+    def __post_init__(self) -> None:
+        if self.seeds is not None:
+            if not self.seeds:
+                raise ValueError("RunSettings.seeds: must be a non-empty list of integers or null (got [])")
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+        if self.n_shots < 0:
+            raise ValueError(f"RunSettings.n_shots: must be >= 0 (got {self.n_shots})")
+        if self.retrieval_k < 1:
+            raise ValueError(f"RunSettings.retrieval_k: must be >= 1 (got {self.retrieval_k})")
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -82,18 +76,20 @@ def prepared_data(method: Method, ds: ZeroShotDataset, n_shots: int, seed: int, 
 def train_runs(
     method: Method,
     ds: ZeroShotDataset,
-    params: Mapping[str, Any],
+    config: Any,
     settings: RunSettings,
     device: torch.device,
+    *,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Train ``method`` once per seed. Returns ``{"method", "n_shots", "runs": {seed: {...}}}``
-    where each run holds the checkpoint, its wall time and peak memory."""
-    base = method.config_from_params(params)
-    seeds = settings.seeds if settings.seeds is not None else (int(base.seed),)
+    """Train ``method`` (settings ``config``, the method's config object) once per seed. Returns
+    ``{"method", "n_shots", "runs": {seed: {...}}}`` where each run holds the checkpoint, its
+    wall time and peak memory."""
+    seeds = settings.seeds if settings.seeds is not None else (int(config.seed),)
     runs: dict[str, Any] = {}
+    base = config
     for seed in seeds:
-        config = method.config_from_params({**base.to_dict(), "seed": seed})
+        config = dataclasses.replace(base, seed=seed)
         data = prepared_data(method, ds, settings.n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
@@ -136,8 +132,14 @@ def evaluate_runs(
         result = fit_protocols(sets, data, gzsl_config, zsl_config, gen)
         queries, seen_x, unseen_x = sets.retrieval_sets()
         retrieval = zero_shot_retrieval(
-            queries, sets.synthetic_y, seen_x, data.test_seen_y, unseen_x, data.test_unseen_y,
-            data.unseen_classes, settings.retrieval_k,
+            queries,
+            sets.synthetic_y,
+            test_seen_x=seen_x,
+            test_seen_y=data.test_seen_y,
+            test_unseen_x=unseen_x,
+            test_unseen_y=data.test_unseen_y,
+            unseen_classes=data.unseen_classes,
+            k=settings.retrieval_k,
         )
         records.append(
             {

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.training.device import autocast
 from zsl_pipeline.vision.backbone import (
     BLOCK_NAMES,
     DEFAULT_CROP,
@@ -42,7 +43,6 @@ from zsl_pipeline.vision.backbone import (
     build_preprocess,
     imagenet_mean_std,
 )
-from zsl_pipeline.training.device import autocast
 from zsl_pipeline.vision.extraction import ImagePathDataset
 
 log = logging.getLogger(__name__)

@@ -160,6 +160,7 @@ def train_inversion(
     images: np.ndarray | torch.Tensor,
     config: InversionConfig,
     device: torch.device | str,
+    *,
     perceptual_net: ResNetBackbone,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:

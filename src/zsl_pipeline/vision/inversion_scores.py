@@ -28,6 +28,7 @@ def image_space_scores(
     labels: np.ndarray,
     reference_images: np.ndarray | torch.Tensor,
     reference_labels: np.ndarray,
+    *,
     perceptual_net: ResNetBackbone,
     device: torch.device | str,
     image_size: int = 64,

@@ -32,6 +32,7 @@ from zsl_pipeline.methods.cada_vae.models import (
     reparameterize,
     warmup_factor,
 )
+from zsl_pipeline.pipelines.params import CADAVAEParams
 from zsl_pipeline.training.features import FeatureTensors
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
@@ -183,7 +184,7 @@ REFERENCE_GLOBALS = {
 
 
 def _conf(env: str) -> CADAVAEConfig:
-    return CADAVAEConfig.from_params(_params(env))
+    return CADAVAEParams.model_validate(_params(env)).config()
 
 
 def _params(env: str) -> dict:
@@ -217,20 +218,21 @@ def test_demo_parameter_file():
     )
 
 
-def test_from_params_coerces_and_rejects():
-    config = CADAVAEConfig.from_params({"lr": "1.5e-4", "beta_warmup": [0.5, 1, 3], "nepoch": 4.0})
+def test_parameters_are_converted_and_checked():
+    config = CADAVAEParams.model_validate({"lr": "1.5e-4", "beta_warmup": [0.5, 1, 3], "nepoch": 4.0}).config()
     assert config.lr == 1.5e-4 and config.beta_warmup == (0.5, 1, 3) and config.nepoch == 4
-    assert CADAVAEConfig.from_params(config.to_dict()) == config
+    assert CADAVAEConfig(**config.to_dict()) == config
+    assert CADAVAEConfig(beta_warmup=[0.5, 1, 3]).beta_warmup == (0.5, 1, 3)  # a YAML list becomes the tuple
     with pytest.raises(ValueError, match="'nepochs'"):
-        CADAVAEConfig.from_params({"nepochs": 3})
+        CADAVAEParams.model_validate({"nepochs": 3})
     with pytest.raises(ValueError, match="reparameterization"):
-        CADAVAEConfig.from_params({"reparameterization": "other"})
+        CADAVAEParams.model_validate({"reparameterization": "other"})
     with pytest.raises(ValueError, match="beta_warmup"):
-        CADAVAEConfig.from_params({"beta_warmup": [0.25, 0]})
+        CADAVAEParams.model_validate({"beta_warmup": [0.25, 0]})
     with pytest.raises(ValueError, match="distance_warmup"):
-        CADAVAEConfig.from_params({"distance_warmup": [1.0, 5, 5]})
+        CADAVAEParams.model_validate({"distance_warmup": [1.0, 5, 5]})
     with pytest.raises(ValueError, match="samples_per_class_zsl"):
-        CADAVAEConfig.from_params({"samples_per_class_zsl": [1, 0, 200, 0]})
+        CADAVAEConfig(samples_per_class_zsl=(1, 0, 200, 0))
 
 
 def test_classifier_configs_and_method_record():

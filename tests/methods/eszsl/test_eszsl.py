@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from zsl_pipeline.evaluation.metrics import harmonic_mean
-from zsl_pipeline.methods.eszsl.closed_form import ESZSL_GRID, fit_eszsl, predict_eszsl, run_eszsl, select_eszsl
+from zsl_pipeline.methods.eszsl.closed_form import (
+    ESZSL_GRID,
+    fit_eszsl,
+    predict_eszsl,
+    run_eszsl,
+    select_eszsl,
+)
 
 
 def _eszsl_problem(seed=0, m=60, d=8, a=4, classes=5):

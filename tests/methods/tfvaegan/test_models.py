@@ -2,10 +2,17 @@
 
 import pytest
 import torch
-from toy_data import make_tiny_tfvaegan
 import torch.nn.functional as F
 
-from zsl_pipeline.methods.tfvaegan.models import Critic, Encoder, Feedback, Generator, SemanticDecoder, generate
+from toy_data import make_tiny_tfvaegan
+from zsl_pipeline.methods.tfvaegan.models import (
+    Critic,
+    Encoder,
+    Feedback,
+    Generator,
+    SemanticDecoder,
+    generate,
+)
 from zsl_pipeline.models import LinearLogSoftmax
 
 D, A, H = 16, 5, 32

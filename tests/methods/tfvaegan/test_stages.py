@@ -5,15 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+import zsl_pipeline.methods.tfvaegan.run as run
 import zsl_pipeline.methods.tfvaegan.stages as stages
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.loop import train_tfvaegan
-from zsl_pipeline.methods.tfvaegan.stages import (
-    checkpoint_path,
-    classify_stage,
-    synthesize_stage,
-    train_stage,
-)
+from zsl_pipeline.methods.tfvaegan.run import checkpoint_path, train_stage
+from zsl_pipeline.methods.tfvaegan.stages import classify_synthetic, synthesize_unseen_features
 
 CONFIG = dict(nepoch=3, encoder_hidden=16, ngh=16, ndh=16, syn_num=10, classifier_epochs=2, seed=7, eval_every=1)
 
@@ -27,19 +24,19 @@ def test_killed_run_resumes_from_checkpoint_and_matches_uninterrupted(tiny_datas
     reference, reference_history = train_stage(tiny_dataset, config, cpu, checkpoint_dir=None, show_progress=False)
 
     # Kill the run after the checkpoint of epoch 2 has been written.
-    real_save = stages.save_checkpoint
+    real_save = run.save_checkpoint
 
     def save_then_die(state, path):
         real_save(state, path)
         if state["epochs_completed"] == 2:
             raise Killed("simulated crash")
 
-    monkeypatch.setattr(stages, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(run, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
         train_stage(tiny_dataset, config, cpu, checkpoint_dir=tmp_path, show_progress=False)
     saved = checkpoint_path(tmp_path, tiny_dataset, config)
     assert saved.is_file()
-    monkeypatch.setattr(stages, "save_checkpoint", real_save)
+    monkeypatch.setattr(run, "save_checkpoint", real_save)
 
     # Started again: resumes after epoch 2 (only epoch 3 is trained) and ends where the uninterrupted run did.
     resumed_after = []
@@ -48,7 +45,7 @@ def test_killed_run_resumes_from_checkpoint_and_matches_uninterrupted(tiny_datas
         resumed_after.append(int(kwargs["resume_from"]["epochs_completed"]))
         return train_tfvaegan(*args, **kwargs)
 
-    monkeypatch.setattr(stages, "train_tfvaegan", spy)
+    monkeypatch.setattr(run, "train_tfvaegan", spy)
     resumed, history = train_stage(tiny_dataset, config, cpu, checkpoint_dir=tmp_path, show_progress=False)
     assert resumed_after == [2]  # only epoch 3 was trained again
     for name, state in reference["models"].items():
@@ -69,8 +66,8 @@ def test_same_seed_gives_identical_metrics(tiny_dataset, cpu):
     runs = []
     for _ in range(2):
         ckpt, history = train_stage(tiny_dataset, config, cpu, show_progress=False)
-        syn = synthesize_stage(ckpt, tiny_dataset, cpu)
-        runs.append((history, vars(classify_stage(ckpt, tiny_dataset, syn, cpu).final)))
+        syn = synthesize_unseen_features(ckpt, tiny_dataset, cpu)
+        runs.append((history, vars(classify_synthetic(ckpt, tiny_dataset, syn, cpu).final)))
     assert runs[0] == runs[1]
     # and the classifier stage equals the training stage's evaluation of the last epoch
     history, final = runs[0]
@@ -80,9 +77,9 @@ def test_same_seed_gives_identical_metrics(tiny_dataset, cpu):
 
 def test_later_stages_take_synthesis_and_classifier_settings_from_overrides(tiny_dataset, cpu):
     ckpt, _ = train_stage(tiny_dataset, TFVAEGANConfig(**CONFIG), cpu, show_progress=False)
-    syn = synthesize_stage(ckpt, tiny_dataset, cpu, overrides={"syn_num": 4, "lr": 123.0})
+    syn = synthesize_unseen_features(ckpt, tiny_dataset, cpu, overrides={"syn_num": 4, "lr": 123.0})
     assert syn["features"].shape[0] == 4 * tiny_dataset.unseen_classes.size
-    result = classify_stage(ckpt, tiny_dataset, syn, cpu, overrides={"classifier_epochs": 5, "nepoch": 99})
+    result = classify_synthetic(ckpt, tiny_dataset, syn, cpu, overrides={"classifier_epochs": 5, "nepoch": 99})
     assert len(result.history) == 5
     _, config = stages.load_models(ckpt, cpu, overrides={"lr": 123.0, "a2": 0.5})
     assert config.lr == CONFIG.get("lr", TFVAEGANConfig().lr) and config.a2 == 0.5  # training settings stay

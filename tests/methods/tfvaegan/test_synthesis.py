@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from toy_data import make_tiny_tfvaegan
 
+from toy_data import make_tiny_tfvaegan
 from zsl_pipeline.evaluation import ClassifierConfig, fit_protocols
 from zsl_pipeline.methods.tfvaegan.evaluate import transformed_sets
 from zsl_pipeline.methods.tfvaegan.synthesis import synthesize, transform_features
@@ -20,13 +20,13 @@ def models():
 def test_synthesize_shapes_labels_and_determinism(models):
     emb = torch.nn.functional.normalize(torch.randn(9, A), dim=1)
     unseen = torch.tensor([6, 8])
-    x, y = synthesize(models, unseen, emb, 5, 1.0, True, torch.Generator().manual_seed(1))
+    x, y = synthesize(models, unseen, emb, syn_num=5, a2=1.0, use_feedback=True, generator=torch.Generator().manual_seed(1))
     assert x.shape == (10, D) and y.tolist() == [6] * 5 + [8] * 5
-    x2, _ = synthesize(models, unseen, emb, 5, 1.0, True, torch.Generator().manual_seed(1))
+    x2, _ = synthesize(models, unseen, emb, syn_num=5, a2=1.0, use_feedback=True, generator=torch.Generator().manual_seed(1))
     assert torch.equal(x, x2)
     # δ = 0 makes the feedback step a no-op: same output as no feedback, same noise.
-    x0, _ = synthesize(models, unseen, emb, 5, 0.0, True, torch.Generator().manual_seed(1))
-    xn, _ = synthesize(models, unseen, emb, 5, 1.0, False, torch.Generator().manual_seed(1))
+    x0, _ = synthesize(models, unseen, emb, syn_num=5, a2=0.0, use_feedback=True, generator=torch.Generator().manual_seed(1))
+    xn, _ = synthesize(models, unseen, emb, syn_num=5, a2=1.0, use_feedback=False, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(x0, xn) and not torch.allclose(x, xn)
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.validation import select_nepoch, validation_dataset
 

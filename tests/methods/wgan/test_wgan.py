@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from torch import nn
 
 from zsl_pipeline import losses
 from zsl_pipeline.evaluation import synthesis as shared_synthesis
-from zsl_pipeline.methods.wgan.config import WGANConfig, clswgan_config, filmwgan_config, zswgan_config
 from zsl_pipeline.methods.wgan import loop as wgan_loop
+from zsl_pipeline.methods.wgan.config import WGANConfig, clswgan_config, filmwgan_config, zswgan_config
 from zsl_pipeline.methods.wgan.loop import classification_loss, critic_step, train, training_class_map
 from zsl_pipeline.methods.wgan.method import (
     CLSWGAN,
@@ -33,6 +34,7 @@ from zsl_pipeline.methods.wgan.models import (
     build_wgan,
 )
 from zsl_pipeline.models.classifier import LinearLogSoftmax
+from zsl_pipeline.pipelines.params import CLSWGANParams
 from zsl_pipeline.training.features import FeatureTensors
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -132,7 +134,7 @@ def test_critic_step_combines_wasserstein_and_fixed_lambda_penalty():
     opt = torch.optim.SGD(critic.parameters(), lr=0.0)  # lr 0: the replay sees the same critic
     rng = torch.Generator().manual_seed(5)
     replay = torch.Generator().manual_seed(5)
-    y, a, stats = critic_step(net_g, critic, opt, data, config, 3, rng)
+    y, a, stats = critic_step(net_g, critic, opt, data, config=config, noise_dim=3, rng=rng)
     idx = torch.randperm(data.ntrain, generator=replay)[:16]
     x = data.train_x[idx]
     z = torch.randn((16, 3), generator=replay)
@@ -254,7 +256,7 @@ def test_clswgan_conf_matches_spec_4_4(env, setting):
     assert {k: cfg[k] for k in CLSWGAN_COMMON} == CLSWGAN_COMMON
     assert cfg["setting"] == setting and cfg["pretrain_batching"] == "stream"
     attr = CLSWGAN_SPEC[env]["attr"]
-    assert WGANConfig.from_params(cfg).noise_dim(attr) == attr
+    assert WGANConfig(**cfg).noise_dim(attr) == attr
 
 
 @pytest.mark.parametrize("env", sorted(HEMATI_SPEC))
@@ -290,8 +292,9 @@ def test_named_setting_resolution():
     assert clswgan_config({"settings": SETTINGS, "setting": "zsl", "nepoch": 3}).nepoch == 3
     # a resolved config round-trips without the settings block
     assert clswgan_config(zsl.to_dict()) == zsl
-    # YAML scalars: PyYAML reads 1e-4 (no dot) as a string
-    assert clswgan_config({"lr": "1e-4"}).lr == 1e-4
+    # the pipeline's parameter model resolves the settings the same way and converts strings
+    validated = CLSWGANParams.model_validate({"settings": SETTINGS, "setting": "zsl", "lr": "1e-4"}).config()
+    assert validated == dataclasses.replace(zsl, lr=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -310,7 +313,7 @@ def test_named_setting_resolution():
 )
 def test_bad_parameters_are_rejected_naming_the_key(params, message):
     with pytest.raises(ValueError, match=message):
-        clswgan_config(params)
+        CLSWGANParams.model_validate(params)
 
 
 def test_zswgan_settings_need_a_setting():
@@ -400,8 +403,8 @@ def test_classifier_sets_shapes_and_labels(few_shot):
 def test_synthesize_labels_and_chunking(monkeypatch):
     net = FiLMGenerator(3, 5, 8, 16, generator=torch.Generator().manual_seed(0))
     emb = torch.rand(6, 5)
-    x, y = synthesize(net, torch.tensor([5, 2]), emb, 4, 3, torch.Generator().manual_seed(1))
+    x, y = synthesize(net, torch.tensor([5, 2]), emb, n_per_class=4, nz=3, rng=torch.Generator().manual_seed(1))
     assert y.tolist() == [5] * 4 + [2] * 4 and x.shape == (8, 16)
     monkeypatch.setattr(shared_synthesis, "CHUNK_ROWS", 3)
-    x3, _ = synthesize(net, torch.tensor([5, 2]), emb, 4, 3, torch.Generator().manual_seed(1))
+    x3, _ = synthesize(net, torch.tensor([5, 2]), emb, n_per_class=4, nz=3, rng=torch.Generator().manual_seed(1))
     assert torch.allclose(x, x3)

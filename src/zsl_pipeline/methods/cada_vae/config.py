@@ -5,12 +5,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from zsl_pipeline.config import from_params
 from zsl_pipeline.methods.cada_vae.models import REPARAMETERIZATIONS, Warmup
 
 SamplesPerClass = tuple[int, int, int, int]
+#: Fields holding fixed-length tuples (a YAML list is stored as the tuple).
+TUPLE_FIELDS = (
+    "beta_warmup",
+    "cross_reconstruction_warmup",
+    "distance_warmup",
+    "samples_per_class_gzsl",
+    "samples_per_class_zsl",
+    "samples_per_class_gzsl_fewshot",
+    "samples_per_class_zsl_fewshot",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ class CADAVAEConfig:
         def need(ok: bool, field: str, problem: str) -> None:
             if not ok:
                 raise ValueError(f"CADAVAEConfig.{field}: {problem} (got {getattr(self, field)!r})")
+
+        for name in TUPLE_FIELDS:
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
         for name in (
             "latent_size",
@@ -111,12 +123,3 @@ class CADAVAEConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (numbers, strings, tuples): checkpoint-safe."""
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "CADAVAEConfig":
-        """Build from a parameters mapping; reject unknown keys and coerce YAML scalars/lists.
-
-        PyYAML reads ``1.5e-4`` as a string; numeric strings are converted for numeric fields.
-        YAML lists become the tuple fields.
-        """
-        return from_params(cls, params, "CADA-VAE")

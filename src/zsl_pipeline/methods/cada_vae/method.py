@@ -30,7 +30,7 @@ def load_models(checkpoint: Mapping[str, Any], device: torch.device) -> tuple[CA
     """Rebuild the config and the four networks (eval mode) from a :func:`train` checkpoint."""
     if checkpoint.get("method") != METHOD_NAME:
         raise ValueError(f"not a CADA-VAE checkpoint (method = {checkpoint.get('method')!r})")
-    config = CADAVAEConfig.from_params(checkpoint["config"])
+    config = CADAVAEConfig(**checkpoint["config"])
     models = build_models(
         config,
         feature_dim=int(checkpoint["feature_dim"]),
@@ -199,7 +199,7 @@ def classifier_configs(config: CADAVAEConfig) -> tuple[ClassifierConfig, Classif
 
 METHOD = Method(
     name=METHOD_NAME,
-    config_from_params=CADAVAEConfig.from_params,
+    config_from_params=lambda params: CADAVAEConfig(**params),
     train=train,
     classifier_sets=classifier_sets,
     classifier_configs=classifier_configs,

@@ -66,6 +66,7 @@ class Encoder(nn.Module):
         input_dim: int,
         hidden_dim: int,
         latent_dim: int = REFERENCE_LATENT,
+        *,
         generator: torch.Generator | None = None,
         device: torch.device | None = None,
         initialise: bool = True,
@@ -91,6 +92,7 @@ class Decoder(nn.Module):
         latent_dim: int,
         hidden_dim: int,
         output_dim: int,
+        *,
         generator: torch.Generator | None = None,
         device: torch.device | None = None,
         initialise: bool = True,
@@ -146,11 +148,12 @@ def build_cada_vae(
     :attr:`CADAVAEModels.NAMES` order. ``initialise=False`` leaves the weights uninitialised (no
     RNG draw), for networks that are about to receive a ``state_dict``.
     """
+    init = {"generator": generator, "device": device, "initialise": initialise}
     return CADAVAEModels(
-        image_encoder=Encoder(feature_dim, image_hidden[0], latent_dim, generator, device, initialise),
-        attribute_encoder=Encoder(attr_dim, attribute_hidden[0], latent_dim, generator, device, initialise),
-        image_decoder=Decoder(latent_dim, image_hidden[1], feature_dim, generator, device, initialise),
-        attribute_decoder=Decoder(latent_dim, attribute_hidden[1], attr_dim, generator, device, initialise),
+        image_encoder=Encoder(feature_dim, image_hidden[0], latent_dim, **init),
+        attribute_encoder=Encoder(attr_dim, attribute_hidden[0], latent_dim, **init),
+        image_decoder=Decoder(latent_dim, image_hidden[1], feature_dim, **init),
+        attribute_decoder=Decoder(latent_dim, attribute_hidden[1], attr_dim, **init),
     )
 
 

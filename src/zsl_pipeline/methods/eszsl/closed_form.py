@@ -56,6 +56,7 @@ def fit_eszsl(
     S: np.ndarray | Tensor,
     gamma: float,
     lam: float,
+    *,
     device: torch.device = torch.device("cpu"),
 ) -> Tensor:
     """V (d x a) from features ``X`` (m x d, rows), global labels ``y`` (m,) and ALL class
@@ -83,6 +84,7 @@ def select_eszsl(
     X_val: Tensor,
     y_val: Tensor,
     S: Tensor,
+    *,
     grid: tuple[float, ...] = ESZSL_GRID,
 ) -> tuple[float, float, float]:
     """Grid search on validation classes (ZSL accuracy among val classes, §9.1/§9.2).
@@ -133,7 +135,7 @@ def run_eszsl(
     idx = {k: torch.as_tensor(v, device=device).long() for k, v in ds.splits.items()}
     if "train" in idx and "val" in idx:
         gamma, lam, val_acc = select_eszsl(
-            X[idx["train"]], y[idx["train"]], X[idx["val"]], y[idx["val"]], S, grid
+            X[idx["train"]], y[idx["train"]], X[idx["val"]], y[idx["val"]], S, grid=grid
         )
         selected_on = "val classes"
     else:
@@ -143,7 +145,7 @@ def run_eszsl(
             None,
             "fixed default (no train/val split)",
         )
-    V = fit_eszsl(X[idx["trainval"]], y[idx["trainval"]], S, gamma, lam, device)
+    V = fit_eszsl(X[idx["trainval"]], y[idx["trainval"]], S, gamma, lam, device=device)
     seen = torch.as_tensor(ds.seen_classes, device=device)
     unseen = torch.as_tensor(ds.unseen_classes, device=device)
     all_classes = torch.arange(ds.num_classes, device=device)
@@ -154,8 +156,8 @@ def run_eszsl(
         y_s,
         predict_eszsl(V, X[idx["test_unseen"]], S, all_classes),
         y_u,
-        seen,
-        unseen,
+        seen_classes=seen,
+        unseen_classes=unseen,
     ).tolist()
     log.info(
         "ESZSL on %s (γ=%g, λ=%g, %s): ZSL %.4f, GZSL s %.4f u %.4f H %.4f",

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import torch
 
-from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.training.checkpoint import check_format, checkpoint_format, envelope
 
 METHOD = "tfvaegan"

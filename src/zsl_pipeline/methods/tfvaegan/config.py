@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-from zsl_pipeline.config import from_params
+from typing import Any
 
 #: Classifier input modes (§2.7): the reference x ⊕ Dec(x) ⊕ h, the paper figure's x ⊕ h, raw x.
 CLASSIFIER_INPUTS = ("x_dec_h", "x_h", "x")
@@ -17,8 +15,8 @@ CLASSIFIER_INPUTS = ("x_dec_h", "x_h", "x")
 class TFVAEGANConfig:
     """Every setting of TF-VAEGAN training and its per-epoch evaluation.
 
-    Defaults are the CUB column of §2.9. Build it once at the node boundary, e.g. with
-    :meth:`from_params`; nothing downstream mutates it.
+    Defaults are the CUB column of §2.9. Built once at the node boundary from the validated
+    ``tfvaegan`` parameters (``pipelines/params.py``); nothing downstream mutates it.
     """
 
     # ---- schedule (§2.5, §2.9) --------------------------------------------------------------
@@ -150,11 +148,3 @@ class TFVAEGANConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (numbers, strings, booleans, None): checkpoint-safe."""
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "TFVAEGANConfig":
-        """Build from a parameters mapping; reject unknown keys and coerce YAML scalars.
-
-        PyYAML reads ``1e-4`` as a string; numeric strings are converted for numeric fields.
-        """
-        return from_params(cls, params, "TF-VAEGAN")

@@ -35,10 +35,10 @@ def synthesize_unseen(
         models,
         data.unseen_classes,
         data.class_embeddings,
-        config.syn_num,
-        config.a2,
-        config.use_feedback,
-        generator,
+        syn_num=config.syn_num,
+        a2=config.a2,
+        use_feedback=config.use_feedback,
+        generator=generator,
         device=data.device,
     )
 
@@ -66,6 +66,7 @@ def classify(
     config: TFVAEGANConfig,
     syn_x: torch.Tensor,
     syn_y: torch.Tensor,
+    *,
     generator: torch.Generator,
     progress: Callable[[int, int], None] | None = None,
 ) -> ProtocolResult:
@@ -87,7 +88,7 @@ def evaluate_tfvaegan(
     """Synthesize ``syn_num`` features per unseen class, then train/evaluate ZSL and GZSL
     (on the device of ``data``)."""
     syn_x, syn_y = synthesize_unseen(models, data, config, generator)
-    return classify(models, data, config, syn_x, syn_y, generator, progress=progress)
+    return classify(models, data, config, syn_x, syn_y, generator=generator, progress=progress)
 
 
 def make_epoch_evaluator(

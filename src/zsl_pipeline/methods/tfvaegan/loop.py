@@ -99,6 +99,7 @@ def train_tfvaegan(
     data: FeatureTensors,
     config: TFVAEGANConfig,
     device: torch.device,
+    *,
     callback: EpochCallback | None = None,
     resume_from: Mapping[str, Any] | None = None,
     on_checkpoint: CheckpointCallback | None = None,

@@ -22,7 +22,7 @@ from zsl_pipeline.training.features import FeatureTensors
 
 
 def config_from_params(params: Mapping[str, Any]) -> TFVAEGANConfig:
-    return TFVAEGANConfig.from_params(params)
+    return TFVAEGANConfig(**params)
 
 
 def train(data: FeatureTensors, config: TFVAEGANConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:

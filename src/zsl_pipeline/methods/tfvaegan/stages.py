@@ -1,4 +1,5 @@
-"""The TF-VAEGAN stages as the pipeline runs them: train (with resume), synthesize, classify.
+"""The TF-VAEGAN stages, one function per node of the ``tfvaegan`` pipeline: train, synthesize,
+train the classifiers (``evaluate`` is in :mod:`~zsl_pipeline.methods.tfvaegan.report`).
 
 Each function takes and returns plain objects (the data contract, checkpoint dicts, tensors),
 so a node only unpacks parameters and calls one of them, and a notebook can do the same.
@@ -6,26 +7,22 @@ so a node only unpacks parameters and calls one of them, and a notebook can do t
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.evaluation.metrics import report_names
-from zsl_pipeline.evaluation.protocols import ProtocolResult, reference_best_over_epochs
-from zsl_pipeline.methods.tfvaegan.checkpoint import RESUME_FREE_FIELDS, check_resumable
+from zsl_pipeline.evaluation.protocols import ProtocolResult
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
-from zsl_pipeline.methods.tfvaegan.evaluate import classify, make_epoch_evaluator, synthesize_unseen
-from zsl_pipeline.methods.tfvaegan.loop import build_training_state, train_tfvaegan
+from zsl_pipeline.methods.tfvaegan.evaluate import classify, synthesize_unseen
+from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
-from zsl_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
+from zsl_pipeline.methods.tfvaegan.run import train_stage
+from zsl_pipeline.methods.tfvaegan.validation import select_nepoch
 from zsl_pipeline.training.features import prepare_features
-from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
 
@@ -33,78 +30,37 @@ log = logging.getLogger(__name__)
 
 #: Settings the synthesis and classifier stages may take from the current parameters instead of
 #: the generator checkpoint (they do not change the trained generator).
-STAGE_SETTINGS = frozenset({"syn_num", "a2", "classifier_lr", "classifier_epochs", "classifier_batch_size",
-                            "classifier_input"})
-
-def dataset_fingerprint(ds: ZeroShotDataset) -> str:
-    """A short hash of the features, labels, embeddings and splits (names a resume checkpoint)."""
-    h = hashlib.sha256()
-    for array in (ds.features, ds.labels, ds.class_embeddings, *(ds.splits[k] for k in sorted(ds.splits))):
-        h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()[:16]
+STAGE_SETTINGS = frozenset(
+    {"syn_num", "a2", "classifier_lr", "classifier_epochs", "classifier_batch_size", "classifier_input"}
+)
+#: How the number of generator epochs is chosen (``tfvaegan_selection.protocol``).
+SCHEDULE_PROTOCOLS = ("fixed", "validation")
 
 
-def checkpoint_path(folder: str | Path, ds: ZeroShotDataset, config: TFVAEGANConfig) -> Path:
-    """Where a run of ``config`` on ``ds`` keeps its resume checkpoint.
-
-    The name hashes the data and the settings that shape training (all but
-    ``RESUME_FREE_FIELDS``), so a changed setting or dataset never resumes from another run's state.
-    """
-    settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_FREE_FIELDS}
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(folder) / f"tfvaegan_{ds.name}_{dataset_fingerprint(ds)}_{key}.pt"
-
-
-def train_stage(
+def train_generative_model(
     ds: ZeroShotDataset,
     config: TFVAEGANConfig,
     device: torch.device,
+    *,
+    protocol: str = "fixed",
+    criterion: str = "h",
     checkpoint_dir: str | Path | None = None,
-    show_progress: bool = True,
-) -> tuple[dict[str, Any], dict[str, list[float | None]]]:
-    """Train TF-VAEGAN on ``ds`` and return (final checkpoint, per-epoch history columns).
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train E, G, D, Dec and F (§2.5) on trainval, evaluating every ``eval_every`` epochs, for
+    ``config.nepoch`` epochs (``fixed``, the reference) or for the count chosen on the val split
+    without test labels (``validation``, :func:`~zsl_pipeline.methods.tfvaegan.validation.select_nepoch`).
 
-    Every ``config.eval_every`` epochs the generator is evaluated (synthesis + both classifier
-    protocols), giving the per-epoch ZSL/GZSL curves and the reference's best-on-test selection.
-    With ``checkpoint_dir``, a checkpoint is written every ``config.checkpoint_every`` epochs and
-    a run started again with the same data and settings resumes from it; the file is removed
-    once training completes.
+    Returns (final checkpoint, per-epoch history columns with the ``schedule`` it ran).
     """
-    data = prepare_features(ds, device)
-    path = checkpoint_path(checkpoint_dir, ds, config) if checkpoint_dir else None
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    resume = None
-    if path is not None and path.is_file():
-        resume = load_checkpoint(path)
-        check_resumable(resume, config, device)
-        log.info("found checkpoint %s after epoch %d: resuming", path, resume["epochs_completed"])
-    bar = EpochProgressBar(total=config.nepoch, desc=f"TF-VAEGAN {ds.name}", enabled=show_progress)
-    evaluator = make_epoch_evaluator(data, config, device)
-
-    def on_epoch(epoch: int, stats: dict[str, float], models: TFVAEGANModels) -> dict[str, float]:
-        metrics = evaluator(epoch, stats, models)
-        bar.set_metrics(
-            {"ZSL": metrics["final_zsl_accuracy"], "H": metrics["final_harmonic_mean"], "λ": stats["gp_weight"]}
-        )
-        return metrics
-
-    on_checkpoint = (lambda state: save_checkpoint(state, path)) if path is not None else None
-    if resume is not None:
-        bar.advance_to(int(resume["epochs_completed"]))
-    with bar:
-        result = train_tfvaegan(
-            data,
-            config,
-            device,
-            callback=on_epoch,
-            resume_from=resume,
-            on_checkpoint=on_checkpoint,
-            progress=lambda done, total: bar.advance_to(done),
-        )
-    if path is not None and path.is_file():
-        path.unlink()
-    return result.checkpoint(), history_columns(result.history)
+    if protocol == "validation":
+        schedule = {"protocol": "validation", **select_nepoch(ds, config, device, criterion)}
+        config = dataclasses.replace(config, nepoch=schedule["nepoch"])
+    elif protocol == "fixed":
+        schedule = {"protocol": "fixed", "nepoch": config.nepoch}
+    else:
+        raise ValueError(f"tfvaegan_selection.protocol must be one of {SCHEDULE_PROTOCOLS}, got {protocol!r}")
+    checkpoint, history = train_stage(ds, config, device, checkpoint_dir=checkpoint_dir)
+    return checkpoint, {**history, "schedule": schedule}
 
 
 def load_models(
@@ -118,7 +74,7 @@ def load_models(
     """
     saved = dict(checkpoint["config"])
     saved.update({k: v for k, v in (overrides or {}).items() if k in STAGE_SETTINGS})
-    config = TFVAEGANConfig.from_params(saved)
+    config = TFVAEGANConfig(**saved)
     models, _, _ = build_training_state(
         config, feature_dim=int(checkpoint["feature_dim"]), attr_dim=int(checkpoint["attr_dim"]), device=device
     )
@@ -127,7 +83,7 @@ def load_models(
     return models.eval(), config
 
 
-def synthesize_stage(
+def synthesize_unseen_features(
     checkpoint: Mapping[str, Any],
     ds: ZeroShotDataset,
     device: torch.device,
@@ -147,7 +103,7 @@ def synthesize_stage(
     return {"features": x.cpu(), "labels": y.cpu(), "rng_state": gen.get_state().cpu()}
 
 
-def classify_stage(
+def classify_synthetic(
     checkpoint: Mapping[str, Any],
     ds: ZeroShotDataset,
     synthetic: Mapping[str, torch.Tensor],
@@ -159,43 +115,29 @@ def classify_stage(
     data = prepare_features(ds, device)
     gen = torch.Generator(device=device)
     gen.set_state(synthetic["rng_state"])
-    return classify(models, data, config, synthetic["features"].to(device), synthetic["labels"].to(device), gen)
+    syn_x, syn_y = synthetic["features"].to(device), synthetic["labels"].to(device)
+    return classify(models, data, config, syn_x, syn_y, generator=gen)
 
 
-def summarise_protocols(final: Mapping[str, float], history: Mapping[str, list[float | None]]) -> dict[str, Any]:
-    """The two protocols side by side, never mixed (fractions in [0, 1]).
-
-    ``final`` (the headline): the classifier stage's last classifier epoch on the last generator
-    epoch — ``final`` is that stage's :class:`ProtocolMetrics` as a dict. ``best_on_test``: the
-    reference's selection of the best classifier epoch and, independently for ZSL and GZSL, the
-    best evaluated generator epoch, ON THE TEST SET (optimistic; how the paper reports).
-    """
-    columns = {k: v for k, v in history.items() if isinstance(v, list)}
-    evaluated = [
-        {k: v[i] for k, v in columns.items() if v[i] is not None}
-        for i in range(len(columns.get("epoch", [])))
-        if columns.get("test_best_zsl_accuracy", [None] * (i + 1))[i] is not None
-    ]
-    return {
-        "final": report_names(final),
-        "best_on_test": _best_on_test_selection(evaluated),
-        "best_on_test_note": "selected on test labels over classifier and generator epochs "
-        "(the reference protocol): optimistic",
-        "evaluated_epochs": len(evaluated),
+def train_classifiers(
+    checkpoint: Mapping[str, Any],
+    ds: ZeroShotDataset,
+    synthetic: Mapping[str, torch.Tensor],
+    device: torch.device,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+    """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8), ``classifier_*`` from
+    ``overrides``. Returns (the classifiers' state dicts, both protocols' results with the
+    per-class accuracies, the per-epoch classifier history columns)."""
+    result = classify_synthetic(checkpoint, ds, synthetic, device, overrides)
+    classifiers = {
+        "input_mode": result.input_mode,
+        "zsl": result.zsl_classifier.state_dict(),
+        "gzsl": result.gzsl_classifier.state_dict(),
     }
-
-
-def _best_on_test_selection(evaluated: list[dict[str, float]]) -> dict[str, float]:
-    """The reference's test-selected numbers, named like ``final``, with the generator epochs."""
-    if not evaluated:
-        return {}
-    best = reference_best_over_epochs(evaluated)
-
-    def epoch_of(index: float) -> int:
-        return int(evaluated[int(index)]["epoch"]) if index >= 0 else -1
-
-    return {
-        **report_names(best),
-        "zsl_generator_epoch": epoch_of(best["zsl_index"]),
-        "gzsl_generator_epoch": epoch_of(best["gzsl_index"]),
+    results = {
+        "final": vars(result.final),
+        "best_on_test": vars(result.best_on_test),
+        "per_class": {k: v.tolist() for k, v in result.per_class.items()},
     }
+    return classifiers, results, history_columns(result.history)

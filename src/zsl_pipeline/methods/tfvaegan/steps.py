@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 
 from zsl_pipeline import losses
-from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels, generate
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels, generate
 from zsl_pipeline.training.device import autocast
 from zsl_pipeline.training.features import FeatureTensors
 

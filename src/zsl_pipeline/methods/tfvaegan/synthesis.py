@@ -15,6 +15,7 @@ def synthesize(
     models: TFVAEGANModels,
     unseen_class_ids: Tensor,
     class_embeddings: Tensor,
+    *,
     syn_num: int,
     a2: float,
     use_feedback: bool,
@@ -33,9 +34,9 @@ def synthesize(
         lambda z, a: generate(models, z, a, feedback_weight=delta),
         unseen_class_ids,
         class_embeddings,
-        syn_num,
-        models.encoder.linear_means.out_features,
-        generator,
+        n_per_class=syn_num,
+        noise_dim=models.encoder.linear_means.out_features,
+        rng=generator,
         device=device,
     )
 

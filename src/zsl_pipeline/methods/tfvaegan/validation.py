@@ -1,7 +1,7 @@
 """A validation protocol: choose the number of generator epochs on the val split, never on test.
 
 The reference selects its epochs on the test set (§2.8, §2.13.1). This variant (parameter
-``tfvaegan.selection: validation``) instead runs TF-VAEGAN once on a zero-shot problem built
+``tfvaegan_selection.protocol: validation``) instead runs TF-VAEGAN once on a zero-shot problem built
 from the ``train``/``val`` splits alone — the ``val`` classes play the unseen classes, and a
 held-out part of each ``train`` class's images plays test_seen — picks the generator epoch with
 the best validation score, then trains on trainval for that many epochs. No test image and no
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset, validate
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
-from zsl_pipeline.methods.tfvaegan.stages import train_stage
+from zsl_pipeline.methods.tfvaegan.run import train_stage
 
 log = logging.getLogger(__name__)
 
@@ -76,23 +75,3 @@ def select_nepoch(
     log.info("validation protocol: %s is best after %d of %d epochs (%.4f)", criterion, chosen, config.nepoch, scores[best])
     return {"criterion": criterion, "nepoch": chosen, "score": float(scores[best]), "curve": scores}
 
-
-def train_with_schedule(
-    ds: ZeroShotDataset,
-    config: TFVAEGANConfig,
-    device: torch.device,
-    protocol: str = "fixed",
-    criterion: str = "h",
-    checkpoint_dir: str | Path | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train on trainval for ``config.nepoch`` epochs (``fixed``, the reference) or for the
-    count :func:`select_nepoch` chooses (``validation``). The history records the schedule."""
-    if protocol == "validation":
-        schedule = {"protocol": "validation", **select_nepoch(ds, config, device, criterion)}
-        config = replace(config, nepoch=schedule["nepoch"])
-    elif protocol == "fixed":
-        schedule = {"protocol": "fixed", "nepoch": config.nepoch}
-    else:
-        raise ValueError(f"tfvaegan_selection.protocol must be 'fixed' or 'validation', got {protocol!r}")
-    checkpoint, history = train_stage(ds, config, device, checkpoint_dir=checkpoint_dir)
-    return checkpoint, {**history, "schedule": schedule}

@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zsl_pipeline.config import from_params
 from zsl_pipeline.methods.wgan.models import ARCHITECTURES, INIT_SCHEMES
 
 log = logging.getLogger(__name__)
@@ -136,12 +135,6 @@ class WGANConfig:
         """Plain dict of every field (the resolved values; no ``settings``): checkpoint-safe."""
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "WGANConfig":
-        """Build from a parameter mapping: resolve the named setting, reject unknown keys naming
-        them, convert YAML scalars (numeric strings such as ``1e-4``) to the field types."""
-        flat = resolve_setting(params, default=cls.setting)
-        return from_params(cls, flat, "WGAN")
 
 
 def resolve_setting(params: Mapping[str, Any], default: str | None = None) -> dict[str, Any]:
@@ -235,7 +228,7 @@ def config_from_params(method: str, params: Mapping[str, Any]) -> WGANConfig:
     if params.get("method", method) != method:
         raise ValueError(f"parameter 'method' is {params['method']!r} in the {method} parameters")
     flat = resolve_setting(params, default=defaults["setting"])
-    return WGANConfig.from_params({**defaults, **flat})
+    return WGANConfig(**{**defaults, **flat})
 
 
 def clswgan_config(params: Mapping[str, Any]) -> WGANConfig:

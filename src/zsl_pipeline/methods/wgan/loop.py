@@ -89,6 +89,7 @@ def critic_step(
     net_d: nn.Module,
     opt_d: torch.optim.Optimizer,
     data: FeatureTensors,
+    *,
     config: WGANConfig,
     noise_dim: int,
     rng: torch.Generator,
@@ -120,6 +121,7 @@ def generator_step(
     net_d: nn.Module,
     classifier: nn.Module,
     opt_g: torch.optim.Optimizer,
+    *,
     y_local: Tensor,
     a: Tensor,
     config: WGANConfig,
@@ -196,11 +198,12 @@ def train(
         net_d.train()
         for _ in range(iters):
             for _ in range(config.critic_iter):
-                y, a, stats = critic_step(net_g, net_d, opt_d, data, config, noise_dim, rng)
+                y, a, stats = critic_step(net_g, net_d, opt_d, data, config=config, noise_dim=noise_dim, rng=rng)
                 epoch_stats.add("critic", stats)
-            epoch_stats.add(
-                "generator", generator_step(net_g, net_d, classifier, opt_g, remap[y], a, config, noise_dim, rng)
+            g_stats = generator_step(
+                net_g, net_d, classifier, opt_g, y_local=remap[y], a=a, config=config, noise_dim=noise_dim, rng=rng
             )
+            epoch_stats.add("generator", g_stats)
         stats_row = epoch_stats.close(epoch, config.method)
         history.append(stats_row)
         log.info(

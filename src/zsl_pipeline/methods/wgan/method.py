@@ -22,6 +22,7 @@ def synthesize(
     generator_net: nn.Module,
     classes: Tensor,
     class_embeddings: Tensor,
+    *,
     n_per_class: int,
     nz: int,
     rng: torch.Generator,
@@ -34,14 +35,16 @@ def synthesize(
     was_training = generator_net.training
     generator_net.eval()  # no BatchNorm or dropout: no effect, as in the reference
     try:
-        return synthesize_classes(generator_net, classes, class_embeddings, n_per_class, nz, rng)
+        return synthesize_classes(
+            generator_net, classes, class_embeddings, n_per_class=n_per_class, noise_dim=nz, rng=rng
+        )
     finally:
         generator_net.train(was_training)
 
 
 def load_generator(checkpoint: Mapping[str, Any], device: torch.device) -> tuple[nn.Module, WGANConfig, int]:
     """(generator on ``device`` in eval mode, config, noise size) from a :func:`train` checkpoint."""
-    config = WGANConfig.from_params(checkpoint["config"])
+    config = WGANConfig(**checkpoint["config"])
     attr_dim, feature_dim = int(checkpoint["attr_dim"]), int(checkpoint["feature_dim"])
     noise_dim = config.noise_dim(attr_dim)
     gen_cls = ARCHITECTURES[config.architecture][0]
@@ -60,7 +63,9 @@ def classifier_sets(
     of unseen classes (few-shot mode). Test sets are the real test features.
     """
     net_g, config, noise_dim = load_generator(checkpoint, device)
-    syn_x, syn_y = synthesize(net_g, data.unseen_classes, data.class_embeddings, config.syn_num, noise_dim, generator)
+    syn_x, syn_y = synthesize(
+        net_g, data.unseen_classes, data.class_embeddings, n_per_class=config.syn_num, nz=noise_dim, rng=generator
+    )
     return feature_sets(data, syn_x, syn_y)
 
 

@@ -55,6 +55,7 @@ class ConcatGenerator(nn.Module):
         attr_dim: int,
         hidden_dim: int,
         feature_dim: int = 2048,
+        *,
         init: str | None = "bias_zero",
         generator: torch.Generator | None = None,
     ):
@@ -125,6 +126,7 @@ class FiLMGenerator(nn.Module):
         attr_dim: int,
         hidden_dim: int,
         feature_dim: int = 2048,
+        *,
         init: str | None = "all_normal",
         generator: torch.Generator | None = None,
     ):

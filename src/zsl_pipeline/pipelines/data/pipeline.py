@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import read_images, render_demo
+from .nodes import read_image_dataset, render_demo_dataset
 
 
 def create_demo_pipeline() -> Pipeline:
@@ -10,7 +10,7 @@ def create_demo_pipeline() -> Pipeline:
     return Pipeline(
         [
             Node(
-                render_demo,
+                render_demo_dataset,
                 inputs="params:demo",
                 outputs=["demo_images", "image_manifest", "class_attributes"],
                 name="render_demo_dataset",
@@ -24,8 +24,13 @@ def create_pipeline() -> Pipeline:
     return create_demo_pipeline() + Pipeline(
         [
             Node(
-                read_images,
-                inputs=["image_manifest", "class_attributes", "params:image_root", "params:dataset_name"],
+                read_image_dataset,
+                inputs={
+                    "manifest": "image_manifest",
+                    "attributes": "class_attributes",
+                    "image_root": "params:image_root",
+                    "dataset_name": "params:dataset_name",
+                },
                 outputs="image_dataset",
                 name="read_image_dataset",
             )

@@ -2,35 +2,27 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import extract, extract_finetuned, finetune
+from .nodes import extract_features, finetune_backbone
 
 
-def create_pipeline(finetune_backbone: bool = False) -> Pipeline:
+def create_pipeline(finetune: bool = False) -> Pipeline:
     """Extraction from ``image_dataset`` to ``zsl_dataset``; fine-tuning first when asked."""
-    if not finetune_backbone:
-        return Pipeline(
-            [
-                Node(
-                    extract,
-                    inputs=["image_dataset", "params:extraction", "params:device"],
-                    outputs="zsl_dataset",
-                    name="extract_features",
-                )
-            ]
-        )
-    return Pipeline(
-        [
+    inputs = {"dataset": "image_dataset", "params": "params:extraction", "device": "params:device"}
+    nodes = []
+    if finetune:
+        nodes.append(
             Node(
-                finetune,
-                inputs=["image_dataset", "params:finetune", "params:extraction", "params:device"],
+                finetune_backbone,
+                inputs={
+                    "dataset": "image_dataset",
+                    "params": "params:finetune",
+                    "extraction": "params:extraction",
+                    "device": "params:device",
+                },
                 outputs=["finetuned_backbone_model", "finetune_history"],
                 name="finetune_backbone",
-            ),
-            Node(
-                extract_finetuned,
-                inputs=["image_dataset", "finetuned_backbone_model", "params:extraction", "params:device"],
-                outputs="zsl_dataset",
-                name="extract_features",
-            ),
-        ]
-    )
+            )
+        )
+        inputs["finetuned"] = "finetuned_backbone_model"
+    nodes.append(Node(extract_features, inputs=inputs, outputs="zsl_dataset", name="extract_features"))
+    return Pipeline(nodes)

@@ -2,24 +2,26 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import compare, train_inverter
+from .nodes import invert_features, train_inversion
 
 
-def create_pipeline(finetune_backbone: bool = False) -> Pipeline:
+def create_pipeline(finetune: bool = False) -> Pipeline:
     """Uses the fine-tuned backbone for the perceptual loss when the features came from it."""
-    backbone = ["finetuned_backbone_model"] if finetune_backbone else []
+    shared = {"dataset": "zsl_dataset", "params": "params:inversion", "extraction": "params:extraction",
+              "device": "params:device"}
+    if finetune:
+        shared["finetuned"] = "finetuned_backbone_model"
     return Pipeline(
         [
             Node(
-                train_inverter,
-                inputs=["zsl_dataset", "params:inversion", "params:extraction", "params:device", *backbone],
+                train_inversion,
+                inputs=shared,
                 outputs=["inversion_model", "inversion_history"],
                 name="train_inversion",
             ),
             Node(
-                compare,
-                inputs=["inversion_model", "tfvaegan_model", "zsl_dataset", "params:inversion",
-                        "params:extraction", "params:device", *backbone],
+                invert_features,
+                inputs={"inversion": "inversion_model", "tfvaegan": "tfvaegan_model", **shared},
                 outputs=["inversion_figure", "inversion_metrics"],
                 name="invert_features",
             ),

@@ -1,4 +1,10 @@
-"""Nodes of the method branches and the comparison: unpack parameters, call the library."""
+"""Nodes of the method branches and the comparison: unpack parameters, call the library.
+
+A branch's nodes are made per method (``train_node``, ``evaluate_node``): each is named after
+its node (``train``, ``evaluate``; ``<method>.train`` in the DAG) and its ``params`` argument
+is annotated with the method's parameter model, so Kedro validates every branch's parameters
+before the run starts.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.evaluation.compare import aggregate_runs, markdown_table, plot_seen_unseen
+from zsl_pipeline.evaluation.compare import comparison_report
 from zsl_pipeline.methods import get_method
 from zsl_pipeline.methods.eszsl.method import eszsl_records
-from zsl_pipeline.methods.runner import RunSettings, evaluate_runs, train_runs
+from zsl_pipeline.methods.runner import evaluate_runs, train_runs
+from zsl_pipeline.pipelines.params import METHOD_PARAMS, ConfigParams, RunParams
 from zsl_pipeline.training.device import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -21,43 +28,35 @@ logger = logging.getLogger(__name__)
 def train_node(method: str) -> Callable[..., dict[str, Any]]:
     """The training node of ``method``'s branch."""
 
-    def train(dataset: ZeroShotDataset, params: dict[str, Any], runs: dict[str, Any], device: str) -> dict[str, Any]:
+    def train(*, dataset: ZeroShotDataset, params: ConfigParams, runs: RunParams, device: str) -> dict[str, Any]:
         """Train the method once per seed of ``runs.seeds`` (few-shot when ``runs.n_shots`` > 0)."""
-        return train_runs(get_method(method), dataset, params, RunSettings.from_params(runs), resolve_device(device))
+        return train_runs(get_method(method), dataset, params.config(), runs.config(), resolve_device(device))
 
-    train.__name__ = train.__qualname__ = f"train_{method}"
+    train.__annotations__["params"] = METHOD_PARAMS[method]  # what Kedro validates params:<method> against
+    train.__qualname__ = f"train_node({method!r}).train"
     return train
 
 
 def evaluate_node(method: str) -> Callable[..., list[dict[str, Any]]]:
-    """The evaluation node of ``method``'s branch."""
+    """The evaluation node of ``method``'s branch (ESZSL's fits and evaluates in one)."""
+    if method == "eszsl":
 
-    def evaluate(
-        trained: dict[str, Any], dataset: ZeroShotDataset, runs: dict[str, Any], device: str
-    ) -> list[dict[str, Any]]:
-        """Both classifier protocols and zero-shot retrieval for every trained seed."""
-        settings = RunSettings.from_params(runs)
-        return evaluate_runs(get_method(method), dataset, trained, settings, resolve_device(device))
+        def evaluate(*, dataset: ZeroShotDataset) -> list[dict[str, Any]]:
+            """The ESZSL baseline (γ, λ chosen on the validation classes, GBU protocol)."""
+            return eszsl_records(dataset)
 
-    evaluate.__name__ = evaluate.__qualname__ = f"evaluate_{method}"
+    else:
+
+        def evaluate(
+            *, trained: dict[str, Any], dataset: ZeroShotDataset, runs: RunParams, device: str
+        ) -> list[dict[str, Any]]:
+            """Both classifier protocols and zero-shot retrieval for every trained seed."""
+            return evaluate_runs(get_method(method), dataset, trained, runs.config(), resolve_device(device))
+
+    evaluate.__qualname__ = f"evaluate_node({method!r}).evaluate"
     return evaluate
-
-
-def eszsl_method(dataset: ZeroShotDataset) -> list[dict[str, Any]]:
-    """The ESZSL baseline (γ, λ chosen on the validation classes, GBU protocol)."""
-    return eszsl_records(dataset)
 
 
 def report(*runs: list[dict[str, Any]]) -> tuple[pd.DataFrame, str, Figure, dict[str, Any]]:
     """Methods × {ZSL T1, u, s, H, retrieval} for both protocols, mean ± std over seeds."""
-    records = [record for method_runs in runs for record in method_runs]
-    frame = aggregate_runs(records)
-    table = markdown_table(frame)
-    logger.info("comparison (per-class mean top-1 and retrieval, %%):\n%s", table)
-    metrics = {
-        f"{row.method}.{row.protocol}": {
-            key: float(value) for key, value in row._asdict().items() if isinstance(value, float) and value == value
-        }
-        for row in frame.itertuples(index=False)
-    }
-    return frame, table, plot_seen_unseen(records), metrics
+    return comparison_report([record for method_runs in runs for record in method_runs])

@@ -1,10 +1,12 @@
 """Method branches as namespaced modular pipelines, and the ``compare`` pipeline over them.
 
 A branch is ``<method>.train`` → ``<method>.trained_models`` → ``<method>.evaluate`` →
-``<method>.runs``; every arrow is a versioned catalog dataset (``conf/base/catalog.yml``'s
-``{namespace}.*`` patterns), so ``--namespaces=<method>`` or ``--from-nodes=<method>.evaluate``
-reruns one branch or one stage. Branches share one ``zsl_dataset`` (features are extracted
-once) and differ only in their method's parameters (``params:<method>``).
+``<method>_runs``; every arrow is a versioned catalog dataset (``conf/base/catalog.yml``'s
+``{namespace}.*`` and ``{method}_runs`` patterns), so ``--namespaces=<method>`` or
+``--from-nodes=<method>.evaluate`` reruns one branch or one stage. A branch's runs leave its
+namespace (``<method>_runs``, not ``<method>.runs``) because the comparison report, outside every
+namespace, reads them. Branches share one ``zsl_dataset`` (features are extracted once) and
+differ only in their method's parameters (``params:<method>``).
 """
 
 from __future__ import annotations
@@ -15,42 +17,52 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from zsl_pipeline.methods import ALL_METHODS
 
-from .nodes import eszsl_method, evaluate_node, report, train_node
+from .nodes import evaluate_node, report, train_node
 
 REPORT_OUTPUTS = ["comparison_table", "comparison_markdown", "comparison_figure", "comparison_metrics"]
 
 
-def _branch_nodes(method: str) -> list[Node]:
+def _branch(method: str, runs_param: str) -> Pipeline:
+    """``method``'s nodes in its namespace, reading ``params:<runs_param>``; outputs ``<method>_runs``."""
     if method == "eszsl":
-        return [Node(eszsl_method, inputs="zsl_dataset", outputs="runs", name="evaluate")]
-    return [
-        Node(
-            train_node(method),
-            inputs=["zsl_dataset", "params:method", "params:runs", "params:device"],
-            outputs="trained_models",
-            name="train",
-        ),
-        Node(
-            evaluate_node(method),
-            inputs=["trained_models", "zsl_dataset", "params:runs", "params:device"],
-            outputs="runs",
-            name="evaluate",
-        ),
-    ]
+        nodes = [Node(evaluate_node(method), inputs={"dataset": "zsl_dataset"}, outputs="runs", name="evaluate")]
+        params: dict[str, str] = {}
+    else:
+        nodes = [
+            Node(
+                train_node(method),
+                inputs={"dataset": "zsl_dataset", "params": "params:method", "runs": "params:runs",
+                        "device": "params:device"},
+                outputs="trained_models",
+                name="train",
+            ),
+            Node(
+                evaluate_node(method),
+                inputs={"trained": "trained_models", "dataset": "zsl_dataset", "runs": "params:runs",
+                        "device": "params:device"},
+                outputs="runs",
+                name="evaluate",
+            ),
+        ]
+        params = {"params:runs": f"params:{runs_param}", "params:device": "params:device",
+                  "params:method": f"params:{method}"}
+    return pipeline(
+        Pipeline(nodes), namespace=method, inputs={"zsl_dataset"}, outputs={"runs": f"{method}_runs"},
+        parameters=params,
+    )
 
 
-def _namespaced(method: str, nodes: list[Node], runs_param: str) -> Pipeline:
-    params = {} if method == "eszsl" else {
-        "params:runs": f"params:{runs_param}", "params:device": "params:device", "params:method": f"params:{method}"
-    }
-    return pipeline(Pipeline(nodes), namespace=method, inputs={"zsl_dataset"}, parameters=params)
+def _report(methods: Sequence[str], namespace: str | None) -> Pipeline:
+    """The report over ``methods``' runs; its node and outputs in ``namespace`` when given."""
+    runs = [f"{m}_runs" for m in methods]
+    node = Node(report, inputs=runs, outputs=REPORT_OUTPUTS, name="report")
+    return pipeline(Pipeline([node]), namespace=namespace, inputs=set(runs))
 
 
 def create_method_pipeline(method: str) -> Pipeline:
-    """One method on its own (``kedro run --pipeline=<method>``): its branch and its report,
-    run with the ``runs`` parameters (seeds, n_shots, retrieval_k)."""
-    nodes = _branch_nodes(method) + [Node(report, inputs="runs", outputs=REPORT_OUTPUTS, name="report")]
-    return _namespaced(method, nodes, "runs")
+    """One method on its own (``kedro run --pipeline=<method>``): its branch and its report
+    (``<method>.report``), run with the ``runs`` parameters (seeds, n_shots, retrieval_k)."""
+    return _branch(method, "runs") + _report([method], namespace=method)
 
 
 def create_compare_pipeline(methods: Sequence[str] = ALL_METHODS) -> Pipeline:
@@ -61,7 +73,5 @@ def create_compare_pipeline(methods: Sequence[str] = ALL_METHODS) -> Pipeline:
         raise ValueError(f"parameter 'compare_methods' must list methods among {ALL_METHODS}, got {list(methods)}")
     branches = Pipeline([])
     for method in methods:
-        branches += _namespaced(method, _branch_nodes(method), "compare_runs")
-    inputs = [f"{m}_runs" for m in methods]
-    summary = Pipeline([Node(report, inputs=inputs, outputs=REPORT_OUTPUTS, name="report")])
-    return branches + pipeline(summary, inputs={name: f"{m}.runs" for name, m in zip(inputs, methods)})
+        branches += _branch(method, "compare_runs")
+    return branches + _report(methods, namespace=None)

@@ -1,78 +1,64 @@
-"""Nodes of the TF-VAEGAN pipeline: unpack parameters, call the library, return results."""
+"""Nodes of the TF-VAEGAN pipeline: each unpacks its parameters and calls the library function
+of the same name."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import logging
-
-import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.methods.eszsl.closed_form import run_eszsl
-from zsl_pipeline.evaluation.metrics import report_names
-from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses, summary_table
-from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
-from zsl_pipeline.methods.tfvaegan.stages import (
-    classify_stage,
-    history_columns,
-    summarise_protocols,
-    synthesize_stage,
-)
-from zsl_pipeline.methods.tfvaegan.validation import train_with_schedule
+from zsl_pipeline.methods.tfvaegan import report, stages
+from zsl_pipeline.pipelines.params import SelectionParams, TFVAEGANParams
 from zsl_pipeline.training.device import resolve_device
-
-logger = logging.getLogger(__name__)
 
 
 def train_generative_model(
-    dataset: ZeroShotDataset, params: dict[str, Any], selection: dict[str, Any], device: str, checkpoint_dir: str
+    *, dataset: ZeroShotDataset, params: TFVAEGANParams, selection: SelectionParams, device: str, checkpoint_dir: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train E, G, D, Dec and F (§2.5); per-epoch evaluation every ``eval_every`` epochs.
 
     ``selection.protocol``: ``fixed`` (the configured ``nepoch``) or ``validation`` (the epoch
     count chosen on the val split first, without test labels).
     """
-    config = TFVAEGANConfig.from_params(params)
-    return train_with_schedule(
-        dataset, config, resolve_device(device), protocol=selection["protocol"],
-        criterion=selection["criterion"], checkpoint_dir=checkpoint_dir,
+    return stages.train_generative_model(
+        dataset,
+        params.config(),
+        resolve_device(device),
+        protocol=selection.protocol,
+        criterion=selection.criterion,
+        checkpoint_dir=checkpoint_dir,
     )
 
 
 def synthesize_unseen_features(
-    model: dict[str, Any], dataset: ZeroShotDataset, params: dict[str, Any], device: str
+    *, model: dict[str, Any], dataset: ZeroShotDataset, params: TFVAEGANParams, device: str
 ) -> dict[str, torch.Tensor]:
     """``syn_num`` features per unseen class with one feedback step of weight a2 (§2.7).
 
-    ``syn_num`` and ``a2`` come from the current parameters, so they can change on a rerun.
+    ``syn_num`` and ``a2`` given in the current parameters win over the checkpoint's, so they can
+    change on a rerun.
     """
-    return synthesize_stage(model, dataset, resolve_device(device), overrides=params)
+    return stages.synthesize_unseen_features(
+        model, dataset, resolve_device(device), overrides=params.model_dump(exclude_unset=True)
+    )
 
 
 def train_classifiers(
+    *,
     model: dict[str, Any],
     dataset: ZeroShotDataset,
     synthetic: dict[str, torch.Tensor],
-    params: dict[str, Any],
+    params: TFVAEGANParams,
     device: str,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
     """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8); classifier_* from params."""
-    result = classify_stage(model, dataset, synthetic, resolve_device(device), overrides=params)
-    classifiers = {
-        "input_mode": result.input_mode,
-        "zsl": result.zsl_classifier.state_dict(),
-        "gzsl": result.gzsl_classifier.state_dict(),
-    }
-    results = {
-        "final": vars(result.final),
-        "best_on_test": vars(result.best_on_test),
-        "per_class": {k: v.tolist() for k, v in result.per_class.items()},
-    }
-    return classifiers, results, history_columns(result.history)
+    return stages.train_classifiers(
+        model, dataset, synthetic, resolve_device(device), overrides=params.model_dump(exclude_unset=True)
+    )
 
 
 def eszsl_baseline(dataset: ZeroShotDataset) -> dict[str, Any]:
@@ -81,26 +67,11 @@ def eszsl_baseline(dataset: ZeroShotDataset) -> dict[str, Any]:
 
 
 def evaluate(
+    *,
     classifier_results: dict[str, Any],
     train_history: dict[str, list],
     dataset: ZeroShotDataset,
     eszsl: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
     """Metrics of both protocols side by side, per-class table, loss and accuracy figures."""
-    metrics = summarise_protocols(classifier_results["final"], train_history)
-    metrics["eszsl"] = report_names(eszsl)
-    metrics["schedule"] = train_history.get("schedule", {"protocol": "fixed"})
-    metrics["dataset"] = {"name": dataset.name, **dataset.summary()}
-    logger.info(
-        "%s results (per-class mean top-1, %%; best_on_test is selected on test labels):\n%s",
-        dataset.name,
-        summary_table(metrics, ("final", "best_on_test", "eszsl")),
-    )
-    table = per_class_table(
-        {k: np.asarray(v) for k, v in classifier_results["per_class"].items()},
-        dataset.class_names,
-        dataset.seen_classes,
-        dataset.unseen_classes,
-    )
-    baseline = {"ESZSL ZSL T1": eszsl["zsl_accuracy"], "ESZSL H": eszsl["harmonic_mean"]}
-    return metrics, table, plot_losses(train_history), plot_accuracy(train_history, baseline)
+    return report.evaluate(classifier_results, train_history, dataset, eszsl)

@@ -1,4 +1,5 @@
-"""Feature-to-image inversion as the pipeline runs it: train on real pairs, invert synthetic features.
+"""The image stages, one function per node: fine-tune the backbone on seen classes, extract
+features, train the feature-to-image inversion and invert features.
 
 The inversion generator is trained on (feature, image) pairs of the real images, with the
 features in the TF-VAEGAN training space (MinMax-scaled on trainval, §1), because that is the
@@ -24,12 +25,15 @@ from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.images import load_image
-from zsl_pipeline.vision.backbone import ResNetBackbone
 from zsl_pipeline.methods.tfvaegan.models import generate
-from zsl_pipeline.vision.inversion import InversionConfig, invert, load_generator, train_inversion
-from zsl_pipeline.vision.inversion_scores import image_space_scores
-from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.methods.tfvaegan.stages import load_models
+from zsl_pipeline.training.features import prepare_features
+from zsl_pipeline.vision import finetune, inversion
+from zsl_pipeline.vision.backbone import DEFAULT_INIT_SEED
+from zsl_pipeline.vision.extraction import ExtractionConfig, extract_dataset_features, extraction_backbone
+from zsl_pipeline.vision.finetune import FinetuneConfig
+from zsl_pipeline.vision.inversion import InversionConfig, invert, load_generator
+from zsl_pipeline.vision.inversion_scores import image_space_scores
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +52,66 @@ def load_images(paths: Sequence[str], size: int) -> np.ndarray:
     return out
 
 
-def train_inversion_stage(
+def finetune_backbone(
+    ds: ZeroShotDataset,
+    config: FinetuneConfig,
+    device: torch.device,
+    *,
+    weights: str,
+    init_seed: int = DEFAULT_INIT_SEED,
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Train the last block(s) + a head on seen-class trainval images only, starting from the
+    extraction backbone (``weights``); returns (fine-tuned checkpoint, per-epoch history)."""
+    return finetune.finetune_backbone(ds, config, device, extraction_backbone(weights, init_seed))
+
+
+def extract_features(
+    ds: ZeroShotDataset,
+    config: ExtractionConfig,
+    device: torch.device,
+    finetuned: Mapping[str, Any] | None = None,
+) -> ZeroShotDataset:
+    """ResNet-101 average-pooled features of every image: with the fine-tuned backbone when
+    given, else with ``config.weights``."""
+    if finetuned is None:
+        return extract_dataset_features(ds, config, device)
+    return extract_dataset_features(ds, config, device, backbone=extraction_backbone(config.weights, finetuned=finetuned))
+
+
+def train_inversion(
     ds: ZeroShotDataset,
     config: InversionConfig,
-    backbone: ResNetBackbone,
     device: torch.device,
+    *,
+    weights: str,
+    init_seed: int = DEFAULT_INIT_SEED,
+    finetuned: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Train the inversion networks on every real (scaled feature, image) pair of ``ds``."""
+    """Train the inversion networks on every real (scaled feature, image) pair of ``ds``; the
+    perceptual loss uses the extraction backbone (the fine-tuned one when the features came from it)."""
     if ds.image_paths is None:
         raise ValueError(f"dataset '{ds.name}' has no images to invert to")
+    backbone = extraction_backbone(weights, init_seed, finetuned)
     features = prepare_features(ds, torch.device("cpu")).transform(ds.features).numpy()
     images = load_images(ds.image_paths, config.image_size)
-    return train_inversion(features, images, config, device, perceptual_net=backbone)
+    return inversion.train_inversion(features, images, config, device, perceptual_net=backbone)
 
 
-def compare_inversions(
-    inversion: Mapping[str, Any],
+def invert_features(
+    inversion_model: Mapping[str, Any],
     tfvaegan: Mapping[str, Any],
     ds: ZeroShotDataset,
-    backbone: ResNetBackbone,
     device: torch.device,
+    *,
+    weights: str,
+    init_seed: int = DEFAULT_INIT_SEED,
+    finetuned: Mapping[str, Any] | None = None,
     num_classes: int,
     seed: int,
 ) -> tuple[Figure, dict[str, Any]]:
     """The four-column grid for ``num_classes`` unseen classes, and the image-space scores."""
-    generator = load_generator(inversion)
+    backbone = extraction_backbone(weights, init_seed, finetuned)
+    generator = load_generator(inversion_model)
     size = generator.image_size
     models, config = load_models(tfvaegan, device)
     data = prepare_features(ds, device)
@@ -99,7 +138,9 @@ def compare_inversions(
     reference = load_images([ds.image_paths[i] for i in ref_idx], size)
     scores: dict[str, Any] = {"classes": [ds.class_names[c] for c in classes]}
     for row, images in inverted.items():
-        s = image_space_scores(images, classes, reference, ds.labels[ref_idx], backbone, device, image_size=size)
+        s = image_space_scores(
+            images, classes, reference, ds.labels[ref_idx], perceptual_net=backbone, device=device, image_size=size
+        )
         scores[row] = {"l1_mean": float(s["l1"].mean()), "perceptual_mean": float(s["perceptual"].mean()),
                        "l1_per_class": s["l1"].tolist(), "perceptual_per_class": s["perceptual"].tolist()}
     log.info(
