@@ -15,6 +15,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_XLSA17 = REPO_ROOT.parent / "shared" / "xlsa17"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu``-marked tests on machines without CUDA (torch is imported only if there are any)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 @pytest.fixture
 def shared_xlsa17() -> Path:
     if not (SHARED_XLSA17 / "CUB" / "att_splits.mat").is_file():

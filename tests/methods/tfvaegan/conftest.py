@@ -1,47 +1,12 @@
 """Tiny generated zero-shot data and a tiny TF-VAEGAN config for the training tests."""
 
-import numpy as np
 import pytest
 import torch
+from toy_data import make_toy_dataset
 
-from zsl_pipeline.data.contract import ZeroShotDataset, validate
+from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.training.features import prepare_features
-
-
-def make_tiny_dataset(
-    seed: int = 0,
-    classes: int = 6,
-    unseen: int = 2,
-    attr_dim: int = 5,
-    feature_dim: int = 16,
-    per_class: int = 12,
-    train_per_class: int = 9,
-) -> ZeroShotDataset:
-    """Gaussian clusters around a random projection of each class embedding (non-negative,
-    like ResNet features). The last ``unseen`` classes are unseen."""
-    rng = np.random.default_rng(seed)
-    emb = rng.normal(size=(classes, attr_dim)).astype(np.float32)
-    proj = rng.normal(size=(attr_dim, feature_dim))
-    labels = np.repeat(np.arange(classes), per_class)
-    feats = np.abs(emb[labels] @ proj + 0.3 * rng.normal(size=(labels.size, feature_dim))).astype(np.float32)
-    pos = np.tile(np.arange(per_class), classes)
-    is_seen = labels < classes - unseen
-    idx = np.arange(labels.size)
-    splits = {
-        "trainval": idx[is_seen & (pos < train_per_class)],
-        "test_seen": idx[is_seen & (pos >= train_per_class)],
-        "test_unseen": idx[~is_seen],
-    }
-    ds = ZeroShotDataset(
-        labels=labels,
-        class_embeddings=emb,
-        splits=splits,
-        class_names=tuple(f"c{i}" for i in range(classes)),
-        features=feats,
-        name="tiny",
-    )
-    return validate(ds, "tiny test dataset")
 
 
 @pytest.fixture
@@ -51,7 +16,19 @@ def cpu() -> torch.device:
 
 @pytest.fixture
 def tiny_dataset() -> ZeroShotDataset:
-    return make_tiny_dataset()
+    """6 classes (the last 2 unseen), 5-d raw (not normalised) embeddings, 16-d features;
+    9 trainval + 3 test_seen samples per seen class, 12 test_unseen per unseen class."""
+    return make_toy_dataset(
+        num_seen=4,
+        num_unseen=2,
+        per_class=12,
+        train_per_class=9,
+        feature_dim=16,
+        embedding_dim=5,
+        with_train_val=False,
+        normalise_embeddings=False,
+        name="tiny",
+    )
 
 
 @pytest.fixture
