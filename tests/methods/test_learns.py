@@ -18,8 +18,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.methods import GENERATIVE_METHODS, get_method
 from zsl_pipeline.methods.runner import prepared_data

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from toy_data import make_toy_dataset
 
+from toy_data import make_toy_dataset
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.training.features import prepare_features
