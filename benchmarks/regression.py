@@ -1,9 +1,10 @@
-"""Check that a refactoring changed no number: the same short demo schedule at two code versions.
+"""Check that a refactoring changed no number: the same demo schedule at two code versions.
 
-Runs the Kedro pipelines ``tfvaegan`` then ``compare`` with a short demo schedule (``SCHEDULE``
-below; MLflow off, CPU by default) once in a ``git worktree`` of ``--base`` and once in a copy
-of ``--tree`` (tracked and untracked non-ignored files, so nothing lands in your checkout and
-``conf/local`` is left out of both), one after the other, with the same interpreter and thread
+Runs the Kedro pipelines ``tfvaegan`` then ``compare`` with a short demo schedule
+(``SHORT_SCHEDULE`` below) or the full demo (``--schedule demo``), MLflow off, CPU by default,
+once in a ``git worktree`` of ``--base`` and once in a copy of ``--tree`` (tracked and
+untracked non-ignored files, so nothing lands in your checkout and ``conf/local`` is left out of
+both), one after the other (``--parallel``: at once), with the same interpreter and thread
 count. Then it compares, digit for digit, every output under ``data/`` of these kinds:
 
 * ``.json`` (metrics, histories, runs) and ``.csv`` (reports, the demo manifest): floats must be
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -51,7 +53,7 @@ import torch
 
 PIPELINES = ("tfvaegan", "compare")
 #: The short demo schedule: a 20-class demo, one epoch or two of everything, one seed.
-SCHEDULE = {
+SHORT_SCHEDULE = {
     "mlflow.enabled": "false",
     "demo.num_classes": "20",
     "demo.num_unseen": "5",
@@ -67,6 +69,9 @@ SCHEDULE = {
     "zswgan.nepoch": "2",
     "cada_vae.nepoch": "2",
 }
+#: ``--schedule``: ``short`` (minutes), or ``demo``: what ``make run`` and ``kedro run
+#: --pipeline=compare`` run (the demo's own settings, tracking off).
+SCHEDULES = {"short": SHORT_SCHEDULE, "demo": {"mlflow.enabled": "false"}}
 #: Keys (and CSV columns) holding wall-clock or memory measurements, not results.
 EXCLUDED = re.compile(r"(^|_)(time|seconds|memory|elapsed|duration)(_|$)")
 COMPARED_SUFFIXES = (".json", ".csv", ".pt", ".npz")
@@ -94,15 +99,16 @@ def copy_tree(tree: Path, dest: Path) -> None:
             shutil.copy2(source, dest / name, follow_symlinks=False)
 
 
-def run_pipelines(copy: Path, python: str, threads: int, device: str, logs: Path) -> float:
-    """Run every pipeline of ``PIPELINES`` in ``copy``; the wall time in seconds (exit 2 on failure)."""
+def run_pipelines(copy: Path, python: str, threads: int, schedule: dict[str, str], logs: Path) -> float:
+    """Run every pipeline of ``PIPELINES`` in ``copy`` with the ``schedule`` parameters; the wall
+    time in seconds (exit 2 on failure)."""
     env = {**os.environ, "PYTHONPATH": str(copy / "src"), "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads), "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     probe = [python, "-c", "import zsl_pipeline; print(zsl_pipeline.__file__)"]
     found = subprocess.run(probe, cwd=copy, env=env, check=True, capture_output=True, text=True).stdout
     if not Path(found.strip()).resolve().is_relative_to((copy / "src").resolve()):
         fail(f"{copy}: imports zsl_pipeline from {found.strip()}, not from its own src/")
-    params = ",".join(f"{key}={value}" for key, value in {**SCHEDULE, "device": device}.items())
+    params = ",".join(f"{key}={value}" for key, value in schedule.items())
     start = time.perf_counter()
     for pipeline in PIPELINES:
         log = logs / f"{copy.name}-{pipeline}.log"
@@ -235,6 +241,10 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where the two copies go (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the copies, their data/ and the logs")
     parser.add_argument("--max-diffs", type=int, default=10, help="differences shown per file (default 10)")
+    parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="short",
+                        help="short (default, minutes) or demo (the full demo of `make run` and compare)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run both copies at once (use with --threads 1 on a 2-core machine)")
     args = parser.parse_args()
     tree = args.tree.resolve()
     commit = git(tree, "rev-parse", "--verify", f"{args.base}^{{commit}}")
@@ -244,14 +254,19 @@ def main() -> int:
         fail(f"{workdir} already holds base/ or tree/: remove them or choose another --workdir")
     start = time.perf_counter()
     print(f"base {args.base} = {commit}\ntree {tree}\nworkdir {workdir}")
-    print(f"threads {args.threads}, device {args.device}, python {args.python}")
+    print(f"schedule {args.schedule}, threads {args.threads}, device {args.device}, python {args.python}")
     try:
         git(tree, "worktree", "add", "--detach", str(base_copy), commit)
         tree_copy.mkdir(parents=True)
         copy_tree(tree, tree_copy)
-        for copy in (base_copy, tree_copy):
-            seconds = run_pipelines(copy, args.python, args.threads, args.device, workdir)
+        schedule = {**SCHEDULES[args.schedule], "device": args.device}
+
+        def run(copy: Path) -> None:
+            seconds = run_pipelines(copy, args.python, args.threads, schedule, workdir)
             print(f"{copy.name}: both pipelines in {seconds:.0f} s", flush=True)
+
+        with ThreadPoolExecutor(max_workers=2 if args.parallel else 1) as pool:
+            list(pool.map(run, (base_copy, tree_copy)))
         all_same = compare_outputs(base_copy, tree_copy, args.max_diffs)
     finally:
         if not args.keep:

@@ -31,6 +31,8 @@ def test_protocols_on_separable_data(toy_dataset):
     best_h = max(result.history, key=lambda r: r["harmonic_mean"])
     assert result.best_on_test.acc_seen == best_h["acc_seen"]
     assert result.best_on_test.gzsl_epoch == best_h["epoch"]
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]  # 1-based, as every history
+    assert (result.final.zsl_epoch, result.final.gzsl_epoch) == (4, 4)
     assert result.final.zsl_accuracy > 0.8  # trained on the test distribution itself
     assert result.per_class["zsl_unseen"].shape == (3,) and result.per_class["gzsl_seen"].shape == (6,)
     flat = result.flat_metrics()

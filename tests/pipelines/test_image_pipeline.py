@@ -36,5 +36,5 @@ def test_finetuning_switch_adds_the_stage(run_pipeline, tmp_path):
     params = {**TINY_CHAIN, "finetune": {"enabled": True, "epochs": 1, "resize": 32, "crop": 32, "batch_size": 8}}
     run_pipeline("features", params=params)
     history = _latest(tmp_path / "data" / "07_model_output" / "finetune_history.json")
-    assert history["epoch"] == [1.0]
+    assert history["epoch"] == [1]
     assert any((tmp_path / "data" / "04_feature" / "zsl_dataset.npz").glob("*/zsl_dataset.npz"))

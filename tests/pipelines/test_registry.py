@@ -7,6 +7,8 @@ import pytest
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 
+from zsl_pipeline.pipeline_registry import PipelineShape, build_pipelines
+
 
 def _node_names(project, env=None, params=None) -> set[str]:
     with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
@@ -43,3 +45,11 @@ def test_a_method_branch_parameter_is_validated_too(run_pipeline, project):
     with pytest.raises(Exception, match=r"unknown key\(s\) \['critic_iters'\]"):
         run_pipeline("compare", params={"clswgan": {"critic_iters": 5}})
     assert not (project / "data" / "01_raw" / "demo").exists()
+
+
+def test_every_node_function_has_its_node_name():
+    shapes = [PipelineShape(), PipelineShape(finetune=False), PipelineShape(feature_source="xlsa17")]
+    for shape in shapes:
+        for name, pipeline in build_pipelines(shape).items():
+            for node in pipeline.nodes:
+                assert node.func.__name__ == node.name.split(".")[-1], (name, node.name, node.func.__name__)

@@ -47,7 +47,7 @@ def test_features_only_env_runs_the_generative_stages(run_pipeline, tmp_path, to
     assert metrics["evaluated_epochs"] == 2
     assert metrics["dataset"]["name"] == "CUB"
     history = json.loads(next((tmp_path / "data/07_model_output/tfvaegan_train_history.json").glob("*/*")).read_text())
-    assert history["epoch"] == [0, 1] and len(history["gp_weight"]) == 2
+    assert history["epoch"] == [1, 2] and len(history["gp_weight"]) == 2  # 1-based
     # the classifier stage reproduces the training stage's last-epoch evaluation exactly
     assert metrics["final"]["zsl_t1"] == history["final_zsl_accuracy"][-1]
     assert metrics["final"]["gzsl_h"] == history["final_harmonic_mean"][-1]

@@ -54,7 +54,7 @@ class ProtocolMetrics:
     acc_seen: float
     acc_unseen: float
     harmonic_mean: float
-    #: Classifier epoch (0-based) the ZSL / GZSL numbers come from; -1 if none beat 0.
+    #: Classifier epoch (1-based) the ZSL / GZSL numbers come from; 0 if none beat 0.
     zsl_epoch: int
     gzsl_epoch: int
 
@@ -196,21 +196,21 @@ def fit_protocols(
     gzsl_rows, zsl_values = gzsl_curve.tolist(), zsl_curve.tolist()  # one host sync per protocol
     history = []
     for e in range(max(len(gzsl_rows), len(zsl_values))):
-        record: dict[str, float] = {"epoch": e}
+        record: dict[str, float] = {"epoch": e + 1}
         if e < len(zsl_values):
             record["zsl_accuracy"] = zsl_values[e]
         if e < len(gzsl_rows):
             record.update(zip(("acc_seen", "acc_unseen", "harmonic_mean"), gzsl_rows[e]))
         history.append(record)
     zl, gl = zsl_config.epochs - 1, gzsl_config.epochs - 1
-    final = ProtocolMetrics(zsl_values[zl], *gzsl_rows[gl], zsl_epoch=zl, gzsl_epoch=gl)
+    final = ProtocolMetrics(zsl_values[zl], *gzsl_rows[gl], zsl_epoch=zl + 1, gzsl_epoch=gl + 1)
     # The reference keeps a running best initialised at 0 with strict ">" (classifier_images.py).
     bz, bg = _first_strict_max(zsl_values), _first_strict_max([row[2] for row in gzsl_rows])
     best = ProtocolMetrics(
         zsl_values[bz] if bz >= 0 else 0.0,
         *(gzsl_rows[bg] if bg >= 0 else (0.0, 0.0, 0.0)),
-        zsl_epoch=bz,
-        gzsl_epoch=bg,
+        zsl_epoch=bz + 1,
+        gzsl_epoch=bg + 1,
     )
     per_class = {
         "zsl_unseen": per_class_accuracy(predict(zsl_model, sets.test_unseen_x), remap[unseen_y], local),

@@ -30,8 +30,8 @@ ACCURACY_CURVES = {
 
 
 def _series(history: Mapping[str, Sequence[float | None]], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(1-based epochs, values) of one history column, epochs without a value dropped."""
-    epochs = np.asarray(history["epoch"], dtype=float) + 1
+    """(epochs, values) of one history column, epochs without a value dropped."""
+    epochs = np.asarray(history["epoch"], dtype=float)
     values = np.asarray([np.nan if v is None else v for v in history.get(key, [None] * len(epochs))], dtype=float)
     keep = np.isfinite(values)
     return epochs[keep], values[keep]

@@ -87,14 +87,13 @@ def train_runs(
     wall time and peak memory."""
     seeds = settings.seeds if settings.seeds is not None else (int(config.seed),)
     runs: dict[str, Any] = {}
-    base = config
     for seed in seeds:
-        config = dataclasses.replace(base, seed=seed)
+        seeded = dataclasses.replace(config, seed=seed)
         data = prepared_data(method, ds, settings.n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
-        with EpochProgressBar(config.nepoch, f"{method.name} seed {seed}", enabled=show_progress) as bar:
-            checkpoint = method.train(data, config, device, lambda done, total: bar.advance_to(done))
+        with EpochProgressBar(seeded.nepoch, f"{method.name} seed {seed}", enabled=show_progress) as bar:
+            checkpoint = method.train(data, seeded, device, lambda done, total: bar.advance_to(done))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         runs[str(seed)] = {

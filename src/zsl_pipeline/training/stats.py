@@ -1,9 +1,10 @@
 """Per-epoch statistics that stay on the device, and the history every loop returns.
 
-A loop adds one stats vector per step to a group (e.g. ``critic`` and ``generator``); at the
-end of the epoch :meth:`EpochStats.close` divides each group by its number of additions, syncs
-with the host once and raises ``FloatingPointError`` when a value is not finite. The history is
-a list of rows, one dict per epoch with ``epoch`` (0-based) first.
+A loop adds one stats vector per step to a group (e.g. ``critic`` and ``generator``): a step's
+means (``count`` 1, the default), or its sums over ``count`` samples (a batch). At the end of
+the epoch :meth:`EpochStats.close` divides each group by its total count, syncs with the host
+once and raises ``FloatingPointError`` when a value is not finite. The history every loop
+returns is a list of rows, one dict per epoch with ``epoch`` (1-based: the epochs completed) first.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import torch
 class EpochStats:
     """Device-side sums of named statistics in groups, one host sync per epoch."""
 
-    def __init__(self, device: torch.device, **groups: Sequence[str]):
+    def __init__(self, device: torch.device, dtype: torch.dtype = torch.float32, **groups: Sequence[str]):
         self._names = {group: tuple(names) for group, names in groups.items()}
-        self._sums = {group: torch.zeros(len(names), device=device) for group, names in self._names.items()}
+        self._sums = {g: torch.zeros(len(names), device=device, dtype=dtype) for g, names in self._names.items()}
         self._counts = dict.fromkeys(self._names, 0)
 
-    def add(self, group: str, values: torch.Tensor) -> None:
-        """Add one stats vector (ordered as the group's names) to ``group``."""
+    def add(self, group: str, values: torch.Tensor, count: int = 1) -> None:
+        """Add one stats vector (ordered as the group's names) to ``group``: values summed over
+        ``count`` samples (1: one step's values, e.g. its mean losses)."""
         self._sums[group] += values
-        self._counts[group] += 1
+        self._counts[group] += count
 
     def close(self, epoch: int, label: str) -> dict[str, float]:
         """``{"epoch": epoch, name: mean, ...}`` over every group, then reset.

@@ -33,6 +33,7 @@ from torchvision import transforms as T
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.training.device import autocast
+from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import (
     BLOCK_NAMES,
     DEFAULT_CROP,
@@ -255,7 +256,9 @@ def finetune_backbone(
     for p in trainable:
         p.requires_grad_(True)
 
-    history: dict[str, list[float]] = {"epoch": [], "loss": [], "train_accuracy": [], "seconds": []}
+    rows: list[dict[str, float]] = []
+    # sums over samples in float64, as Python floats summed them before (the history is unchanged)
+    epoch_stats = EpochStats(device, dtype=torch.float64, train=("loss", "train_accuracy"))
     with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
         torch.manual_seed(config.seed)
         head = nn.Linear(FEATURE_DIM, seen.size).to(device)
@@ -285,7 +288,6 @@ def finetune_backbone(
             else:
                 view = torch.randint(cache.shape[0], (train_idx.size,), generator=generator)
                 stream = ((torch.as_tensor(b), cache[view[b], b]) for b in batches)
-            total_loss, correct = 0.0, 0
             for idx, x in stream:
                 x, y = x.to(device, non_blocking=True), targets[idx].to(device)
                 with autocast(device, config.amp, "bfloat16"):
@@ -297,16 +299,10 @@ def finetune_backbone(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total_loss += loss.item() * y.numel()
-                correct += int((logits.argmax(1) == y).sum())
-            row = {
-                "epoch": float(epoch),
-                "loss": total_loss / train_idx.size,
-                "train_accuracy": correct / train_idx.size,
-                "seconds": time.perf_counter() - start,
-            }
-            for key, value in row.items():
-                history[key].append(value)
+                sums = torch.stack([loss.detach().double() * y.numel(), (logits.argmax(1) == y).sum().double()])
+                epoch_stats.add("train", sums, count=y.numel())
+            row = {**epoch_stats.close(epoch, "fine-tuning"), "seconds": time.perf_counter() - start}
+            rows.append(row)
             log.info("fine-tune epoch %d/%d: loss %.4f, train acc %.3f (%.1f s)",
                      epoch, config.epochs, row["loss"], row["train_accuracy"], row["seconds"])
             if on_epoch is not None:
@@ -325,6 +321,6 @@ def finetune_backbone(
         "head_state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()},
         "optimizer_state_dict": optimizer.state_dict(),
         "epoch": config.epochs,
-        "history": history,
+        "history": history_columns(rows),
     }
-    return checkpoint, history
+    return checkpoint, checkpoint["history"]

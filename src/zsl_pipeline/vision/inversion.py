@@ -21,6 +21,7 @@ from torch import nn
 
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
 from zsl_pipeline.training.device import autocast
+from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
 from zsl_pipeline.vision.inversion_models import (
     DISCRIMINATOR_CHANNELS,
@@ -186,10 +187,14 @@ def train_inversion(
     use_gan = config.adversarial_weight > 0
     percept = PerceptualNet(perceptual_net).to(device)
 
-    history: dict[str, list[float]] = {
-        k: [] for k in ("epoch", "generator_loss", "l1", "perceptual", "adversarial",
-                        "discriminator_loss", "d_real", "d_fake", "seconds")
-    }
+    rows: list[dict[str, float]] = []
+    # sums over samples in float64, as Python floats summed them before (the history is unchanged)
+    epoch_stats = EpochStats(
+        device,
+        dtype=torch.float64,
+        generator=("generator_loss", "l1", "perceptual", "adversarial"),
+        discriminator=("discriminator_loss", "d_real", "d_fake"),
+    )
     with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
         torch.manual_seed(config.seed)
         generator, discriminator = build_networks(config, feature_dim=feats.shape[1])
@@ -203,8 +208,6 @@ def train_inversion(
             start = time.perf_counter()
             generator.train()
             discriminator.train()
-            sums = dict.fromkeys(("generator_loss", "l1", "perceptual", "adversarial",
-                                  "discriminator_loss", "d_real", "d_fake"), 0.0)
             perm = torch.randperm(n, generator=shuffle)
             batches = list(perm.split(config.batch_size))
             if len(batches) > 1 and batches[-1].numel() < 2:  # BatchNorm needs 2 samples
@@ -242,18 +245,16 @@ def train_inversion(
                 opt_g.step()
 
                 b = idx.numel()
-                sums["generator_loss"] += loss_g.item() * b
-                sums["l1"] += l1.item() * b
-                sums["perceptual"] += perc.item() * b
-                sums["adversarial"] += adv.item() * b
+                g_terms = torch.stack([loss_g.detach(), l1.detach(), perc.detach(), adv.detach()])
+                epoch_stats.add("generator", g_terms.double() * b, count=b)
                 if use_gan:
-                    sums["discriminator_loss"] += loss_d.item() * b
-                    sums["d_real"] += torch.sigmoid(real_logits).mean().item() * b
-                    sums["d_fake"] += torch.sigmoid(fake_logits).mean().item() * b
-            row = {"epoch": float(epoch), **{k: v / n for k, v in sums.items()},
-                   "seconds": time.perf_counter() - start}
-            for key, value in row.items():
-                history[key].append(value)
+                    d_real, d_fake = torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()
+                    d_terms = torch.stack([loss_d.detach(), d_real.detach(), d_fake.detach()])
+                else:  # no discriminator: its statistics are 0
+                    d_terms = torch.zeros(3, device=device)
+                epoch_stats.add("discriminator", d_terms.double() * b, count=b)
+            row = {**epoch_stats.close(epoch, "inversion"), "seconds": time.perf_counter() - start}
+            rows.append(row)
             log.info("inversion epoch %d/%d: G %.4f (L1 %.4f, perc %.4f, adv %.4f), D %.4f (%.1f s)",
                      epoch, config.epochs, row["generator_loss"], row["l1"], row["perceptual"],
                      row["adversarial"], row["discriminator_loss"], row["seconds"])
@@ -270,9 +271,9 @@ def train_inversion(
         "generator_optimizer_state_dict": opt_g.state_dict(),
         "discriminator_optimizer_state_dict": opt_d.state_dict(),
         "epoch": config.epochs,
-        "history": history,
+        "history": history_columns(rows),
     }
-    return checkpoint, history
+    return checkpoint, checkpoint["history"]
 
 
 # ---- use ----------------------------------------------------------------------------------

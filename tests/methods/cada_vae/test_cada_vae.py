@@ -339,7 +339,7 @@ def test_training_is_deterministic_and_finite(tiny_run):
         "attribute_decoder",
     )
     history = checkpoint["history"]
-    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert [h["epoch"] for h in history] == [1, 2, 3]  # 1-based
     keys = {"loss", "reconstruction", "cross_reconstruction", "kl", "distance", "beta", "gamma", "delta"}
     assert all(keys <= set(h) and all(math.isfinite(h[k]) for k in keys) for h in history)
     assert [h["delta"] for h in history] == [0.0, 8.13, 8.13]
@@ -356,7 +356,7 @@ def test_training_reports_progress_and_divergence():
     train(data, replace(TINY, nepoch=2), CPU, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 2), (2, 2)]
     bad = replace(data, train_x=torch.full_like(data.train_x, float("nan")))
-    with pytest.raises(FloatingPointError, match="epoch 0"):
+    with pytest.raises(FloatingPointError, match="diverged in epoch 1"):
         train(bad, replace(TINY, nepoch=1), CPU)
 
 

@@ -348,7 +348,7 @@ def test_train_is_deterministic_finite_and_keeps_the_classifier_frozen(method, m
     assert progress == [(1, 2), (2, 2)]
     assert first["method"] == method and first["config"] == config.to_dict()
     assert (first["feature_dim"], first["attr_dim"]) == (16, 5)
-    assert [row["epoch"] for row in first["history"]] == [0, 1]
+    assert [row["epoch"] for row in first["history"]] == [1, 2]  # 1-based
     for row in first["history"]:
         assert set(row) == {"epoch", "d_loss", "wasserstein", "gp", "g_adv", "cls_loss"}
         assert all(math.isfinite(v) for v in row.values())

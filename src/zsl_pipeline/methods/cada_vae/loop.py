@@ -138,7 +138,7 @@ def train(
             loss.backward()
             optimizer.step()
             epoch_stats.add("losses", torch.stack([loss, rec, cross, kl, distance]).detach())
-        stats = {**epoch_stats.close(epoch, "CADA-VAE"), **factors}
+        stats = {**epoch_stats.close(epoch + 1, "CADA-VAE"), **factors}  # history epochs are 1-based
         log.info(
             "epoch %d/%d  loss %.1f  rec %.1f  cross %.1f  KL %.1f  DA %.2f  β %.3f  γ %.3f  δ %.3f",
             epoch + 1,

@@ -180,7 +180,7 @@ def train_tfvaegan(
                 )
                 epoch_stats.add("critic", c_stats)
                 epoch_stats.add("generator", g_stats)
-        stats = epoch_stats.close(epoch, "TF-VAEGAN")
+        stats = epoch_stats.close(epoch + 1, "TF-VAEGAN")  # history epochs are 1-based
         gp_weight = float(lam.item())
         stats["gp_weight"] = gp_weight
         log.info(

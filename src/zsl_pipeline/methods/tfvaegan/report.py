@@ -69,13 +69,14 @@ def summarise_protocols(final: Mapping[str, float], history: Mapping[str, list[f
 
 
 def _best_on_test_selection(evaluated: list[dict[str, float]]) -> dict[str, float]:
-    """The reference's test-selected numbers, named like ``final``, with the generator epochs."""
+    """The reference's test-selected numbers, named like ``final``, with the generator epochs
+    they come from (1-based; 0 when no epoch beat 0)."""
     if not evaluated:
         return {}
     best = reference_best_over_epochs(evaluated)
 
     def epoch_of(index: float) -> int:
-        return int(evaluated[int(index)]["epoch"]) if index >= 0 else -1
+        return int(evaluated[int(index)]["epoch"]) if index >= 0 else 0
 
     return {
         **report_names(best),

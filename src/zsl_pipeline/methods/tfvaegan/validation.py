@@ -71,7 +71,7 @@ def select_nepoch(
     _, history = train_stage(val_ds, replace(config, eval_every=1), device, checkpoint_dir=None)
     scores = [v if v is not None else -1.0 for v in history[CRITERIA[criterion]]]
     best = int(np.argmax(scores))
-    chosen = int(history["epoch"][best]) + 1
+    chosen = int(history["epoch"][best])
     log.info("validation protocol: %s is best after %d of %d epochs (%.4f)", criterion, chosen, config.nepoch, scores[best])
     return {"criterion": criterion, "nepoch": chosen, "score": float(scores[best]), "curve": scores}
 

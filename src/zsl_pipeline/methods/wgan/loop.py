@@ -204,7 +204,7 @@ def train(
                 net_g, net_d, classifier, opt_g, y_local=remap[y], a=a, config=config, noise_dim=noise_dim, rng=rng
             )
             epoch_stats.add("generator", g_stats)
-        stats_row = epoch_stats.close(epoch, config.method)
+        stats_row = epoch_stats.close(epoch + 1, config.method)  # history epochs are 1-based
         history.append(stats_row)
         log.info(
             "epoch %d/%d  D %.4f  W %.4f  GP %.4f  G_adv %.4f  cls %.4f",
