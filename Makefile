@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/kedro run --pipeline=$(PIPELINE)
+	$(BIN)/kedro run --pipelines=$(PIPELINE)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

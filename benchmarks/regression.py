@@ -70,7 +70,7 @@ SHORT_SCHEDULE = {
     "cada_vae.nepoch": "2",
 }
 #: ``--schedule``: ``short`` (minutes), or ``demo``: what ``make run`` and ``kedro run
-#: --pipeline=compare`` run (the demo's own settings, tracking off).
+#: --pipelines=compare`` run (the demo's own settings, tracking off).
 SCHEDULES = {"short": SHORT_SCHEDULE, "demo": {"mlflow.enabled": "false"}}
 #: Keys (and CSV columns) holding wall-clock or memory measurements, not results.
 EXCLUDED = re.compile(r"(^|_)(time|seconds|memory|elapsed|duration)(_|$)")
@@ -114,10 +114,10 @@ def run_pipelines(copy: Path, python: str, threads: int, schedule: dict[str, str
         log = logs / f"{copy.name}-{pipeline}.log"
         step = time.perf_counter()
         with log.open("w") as out:
-            command = [python, "-m", "kedro", "run", f"--pipeline={pipeline}", "--params", params]
+            command = [python, "-m", "kedro", "run", f"--pipelines={pipeline}", "--params", params]
             result = subprocess.run(command, cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - step
-        print(f"  {copy.name}: kedro run --pipeline={pipeline}: {seconds:.0f} s", flush=True)
+        print(f"  {copy.name}: kedro run --pipelines={pipeline}: {seconds:.0f} s", flush=True)
         if result.returncode != 0:
             print("".join(log.read_text().splitlines(keepends=True)[-40:]))
             fail(f"{copy.name}: {pipeline} failed (exit {result.returncode}); log {log} (--keep keeps it)")

@@ -9,7 +9,7 @@ run's parameters say (``feature_source``):
 * ``xlsa17`` (the benchmark environments ``--env cub|awa2|flo|sun``): the features come from
   the release's ``res101.mat``, so only the TF-VAEGAN stages run and no image is needed.
 
-The other methods run as branches of their own (``--pipeline=clswgan|cada_vae|filmwgan|zswgan|
+The other methods run as branches of their own (``--pipelines=clswgan|cada_vae|filmwgan|zswgan|
 eszsl``) after the same feature stages, and ``compare`` runs the methods listed in
 ``compare_methods`` side by side on one set of features.
 

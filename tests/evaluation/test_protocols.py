@@ -36,28 +36,28 @@ def test_protocols_on_separable_data(toy_dataset):
     assert result.final.zsl_accuracy > 0.8  # trained on the test distribution itself
     assert result.per_class["zsl_unseen"].shape == (3,) and result.per_class["gzsl_seen"].shape == (6,)
     flat = result.flat_metrics()
-    assert flat["final_zsl_accuracy"] == result.final.zsl_accuracy and "test_best_harmonic_mean" in flat
+    assert flat["final_zsl_accuracy"] == result.final.zsl_accuracy and "best_on_test_harmonic_mean" in flat
 
 
 def test_reference_best_over_epochs_selects_independently():
     rows = [
         {
-            "test_best_zsl_accuracy": 0.5,
-            "test_best_acc_seen": 0.9,
-            "test_best_acc_unseen": 0.1,
-            "test_best_harmonic_mean": 0.18,
+            "best_on_test_zsl_accuracy": 0.5,
+            "best_on_test_acc_seen": 0.9,
+            "best_on_test_acc_unseen": 0.1,
+            "best_on_test_harmonic_mean": 0.18,
         },
         {
-            "test_best_zsl_accuracy": 0.7,
-            "test_best_acc_seen": 0.6,
-            "test_best_acc_unseen": 0.2,
-            "test_best_harmonic_mean": 0.30,
+            "best_on_test_zsl_accuracy": 0.7,
+            "best_on_test_acc_seen": 0.6,
+            "best_on_test_acc_unseen": 0.2,
+            "best_on_test_harmonic_mean": 0.30,
         },
         {
-            "test_best_zsl_accuracy": 0.6,
-            "test_best_acc_seen": 0.5,
-            "test_best_acc_unseen": 0.4,
-            "test_best_harmonic_mean": 0.44,
+            "best_on_test_zsl_accuracy": 0.6,
+            "best_on_test_acc_seen": 0.5,
+            "best_on_test_acc_unseen": 0.4,
+            "best_on_test_harmonic_mean": 0.44,
         },
     ]
     best = reference_best_over_epochs(rows)

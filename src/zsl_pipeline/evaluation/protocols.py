@@ -77,9 +77,9 @@ class ProtocolResult:
     input_mode: str = field(default="x_dec_h")
 
     def flat_metrics(self) -> dict[str, float]:
-        """``final_*`` and ``test_best_*`` numbers in one flat dict (for logs and trackers)."""
+        """``final_*`` and ``best_on_test_*`` numbers in one flat dict (for logs and trackers)."""
         out = {f"final_{k}": float(v) for k, v in asdict(self.final).items()}
-        out.update({f"test_best_{k}": float(v) for k, v in asdict(self.best_on_test).items()})
+        out.update({f"best_on_test_{k}": float(v) for k, v in asdict(self.best_on_test).items()})
         return out
 
 
@@ -242,20 +242,20 @@ def reference_best_over_epochs(epoch_metrics: list[dict[str, float]]) -> dict[st
     """The reference's outer selection across GAN epochs, ON THE TEST SET (§2.8 step 3).
 
     ``epoch_metrics`` are :meth:`ProtocolResult.flat_metrics` dicts, one per evaluated GAN epoch.
-    Returns the maximum ``test_best_zsl_accuracy`` and, independently, the max-H epoch's s/u/H
+    Returns the maximum ``best_on_test_zsl_accuracy`` and, independently, the max-H epoch's s/u/H
     (named as in :class:`ProtocolMetrics`),
     with the list positions they come from. These are the numbers the paper reports.
     """
     if not epoch_metrics:
         raise ValueError("no evaluated epochs")
-    zi = _first_strict_max([m["test_best_zsl_accuracy"] for m in epoch_metrics])
-    hi = _first_strict_max([m["test_best_harmonic_mean"] for m in epoch_metrics])
+    zi = _first_strict_max([m["best_on_test_zsl_accuracy"] for m in epoch_metrics])
+    hi = _first_strict_max([m["best_on_test_harmonic_mean"] for m in epoch_metrics])
     pick = lambda i, key: epoch_metrics[i][key] if i >= 0 else 0.0  # noqa: E731
     return {
-        "zsl_accuracy": pick(zi, "test_best_zsl_accuracy"),
-        "acc_seen": pick(hi, "test_best_acc_seen"),
-        "acc_unseen": pick(hi, "test_best_acc_unseen"),
-        "harmonic_mean": pick(hi, "test_best_harmonic_mean"),
+        "zsl_accuracy": pick(zi, "best_on_test_zsl_accuracy"),
+        "acc_seen": pick(hi, "best_on_test_acc_seen"),
+        "acc_unseen": pick(hi, "best_on_test_acc_unseen"),
+        "harmonic_mean": pick(hi, "best_on_test_harmonic_mean"),
         "zsl_index": float(zi),
         "gzsl_index": float(hi),
     }

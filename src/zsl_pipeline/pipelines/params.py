@@ -7,6 +7,8 @@ names them and lists the valid ones, values are converted to the field's type (a
 tuple, ``4.0`` to ``4``; a non-integral number for an integer field and anything but a boolean
 for a boolean field are errors), and the dataclass's own checks (ranges, choices, consistency)
 run at validation time. A node turns the model into the library's config with ``.config()``.
+(Kedro's loader and ``--params`` read YAML through OmegaConf, which reads ``1e-4`` as a float;
+PyYAML's ``safe_load`` reads it as a string, which the models convert too.)
 
 The library below ``pipelines/`` does not import pydantic: on a host with only Python and torch
 it builds its configs from plain dicts (``TFVAEGANConfig(**params)``).

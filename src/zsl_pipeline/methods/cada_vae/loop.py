@@ -40,6 +40,7 @@ from zsl_pipeline.methods.cada_vae.models import (
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_same_device
 from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.optim import ADAM_BETA2
 from zsl_pipeline.training.stats import EpochStats
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ FORMAT_VERSION = 1
 LOSS_STATS = ("loss", "reconstruction", "cross_reconstruction", "kl", "distance")
 FACTOR_STATS = ("beta", "gamma", "delta")
 #: β of Adam for the VAE (§3.4).
-VAE_BETAS = (0.9, 0.999)
+VAE_BETAS = (0.9, ADAM_BETA2)
 VAE_EPS = 1e-8
 
 # ---- training (§3.4) ------------------------------------------------------------------------------

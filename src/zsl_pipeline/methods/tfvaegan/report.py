@@ -57,7 +57,7 @@ def summarise_protocols(final: Mapping[str, float], history: Mapping[str, list[f
     evaluated = [
         {k: v[i] for k, v in columns.items() if v[i] is not None}
         for i in range(len(columns.get("epoch", [])))
-        if columns.get("test_best_zsl_accuracy", [None] * (i + 1))[i] is not None
+        if columns.get("best_on_test_zsl_accuracy", [None] * (i + 1))[i] is not None
     ]
     return {
         "final": report_names(final),

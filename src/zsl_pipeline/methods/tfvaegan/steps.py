@@ -16,11 +16,10 @@ from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels, generate
 from zsl_pipeline.training.device import autocast
 from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.optim import ADAM_BETA2, adam
 
 #: Adam's default betas, which the reference keeps for the encoder only (§2.4, pitfall 6).
-ENCODER_BETAS = (0.9, 0.999)
-#: β2 of every other Adam (§2.4).
-ADAM_BETA2 = 0.999
+ENCODER_BETAS = (0.9, ADAM_BETA2)
 #: Adaptive λ (§2.6): grow ×1.1 when the mean penalty exceeds 1.05, shrink ÷1.1 below 1.001.
 GP_RAISE_ABOVE = 1.05
 GP_LOWER_BELOW = 1.001
@@ -46,13 +45,12 @@ class TFVAEGANOptimizers:
 
 def build_optimizers(models: TFVAEGANModels, config: TFVAEGANConfig) -> TFVAEGANOptimizers:
     """E: Adam(lr, default betas); G, D: Adam(lr, β1); F: Adam(feed_lr, β1); Dec: Adam(dec_lr, β1)."""
-    betas = (config.beta1, ADAM_BETA2)
     return TFVAEGANOptimizers(
         encoder=torch.optim.Adam(models.encoder.parameters(), lr=config.lr, betas=ENCODER_BETAS),
-        generator=torch.optim.Adam(models.generator.parameters(), lr=config.lr, betas=betas),
-        critic=torch.optim.Adam(models.critic.parameters(), lr=config.lr, betas=betas),
-        decoder=torch.optim.Adam(models.decoder.parameters(), lr=config.dec_lr, betas=betas),
-        feedback=torch.optim.Adam(models.feedback.parameters(), lr=config.feed_lr, betas=betas),
+        generator=adam(models.generator.parameters(), lr=config.lr, beta1=config.beta1),
+        critic=adam(models.critic.parameters(), lr=config.lr, beta1=config.beta1),
+        decoder=adam(models.decoder.parameters(), lr=config.dec_lr, beta1=config.beta1),
+        feedback=adam(models.feedback.parameters(), lr=config.feed_lr, beta1=config.beta1),
     )
 
 

@@ -60,7 +60,7 @@ def _report(methods: Sequence[str], namespace: str | None) -> Pipeline:
 
 
 def create_method_pipeline(method: str) -> Pipeline:
-    """One method on its own (``kedro run --pipeline=<method>``): its branch and its report
+    """One method on its own (``kedro run --pipelines=<method>``): its branch and its report
     (``<method>.report``), run with the ``runs`` parameters (seeds, n_shots, retrieval_k)."""
     return _branch(method, "runs") + _report([method], namespace=method)
 
