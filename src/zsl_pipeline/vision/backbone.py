@@ -33,7 +33,7 @@ DEFAULT_RESIZE = 256
 DEFAULT_CROP = 224
 #: Blocks in forward order; a fine-tuning run trains a suffix of these.
 BLOCK_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
-#: Our fine-tuned checkpoint's ``format`` tag (written by training.finetune).
+#: Our fine-tuned checkpoint's ``format`` tag (written by vision.finetune).
 FINETUNED_FORMAT = "zsl_pipeline.finetuned_backbone"
 #: Seed of the random initialisation for ``weights="none"`` (features must be reproducible).
 DEFAULT_INIT_SEED = 0

@@ -54,7 +54,7 @@ class TFVAEGANResult:
     attr_dim: int
 
     def checkpoint(self) -> dict[str, Any]:
-        """A self-describing checkpoint of the final state (see ``tfvaegan_checkpoint``)."""
+        """A self-describing checkpoint of the final state (``methods.tfvaegan.checkpoint``)."""
         return make_checkpoint(
             config=self.config,
             epochs_completed=self.epochs_completed,
