@@ -1,6 +1,5 @@
 """The final-classifier protocols every method shares, on tiny tensors."""
 
-import pytest
 import torch
 
 from zsl_pipeline.evaluation import ClassifierConfig, feature_sets, fit_protocols, reference_best_over_epochs

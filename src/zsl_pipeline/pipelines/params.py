@@ -28,7 +28,7 @@ from zsl_pipeline.methods.runner import RunSettings
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.stages import SCHEDULE_PROTOCOLS
 from zsl_pipeline.methods.tfvaegan.validation import CRITERIA
-from zsl_pipeline.methods.wgan.config import METHOD_DEFAULTS, SETTING_NAMES, WGANConfig, resolve_setting
+from zsl_pipeline.methods.wgan.config import METHOD_DEFAULTS, WGANConfig, resolve_setting
 from zsl_pipeline.vision.extraction import ExtractionConfig
 from zsl_pipeline.vision.finetune import FinetuneConfig
 from zsl_pipeline.vision.inversion import InversionConfig
