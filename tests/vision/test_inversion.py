@@ -52,6 +52,11 @@ def test_one_epoch_trains_and_round_trips(tmp_path, pairs, perceptual_net):
     out = invert(generator, feats, "cpu")
     assert out.shape == (4, 3, 64, 64) and out.dtype == torch.float32
     assert out.min() >= 0 and out.max() <= 1
+    # a tensor (here one that requires grad, which numpy cannot take) gives the same images
+    as_tensor = torch.as_tensor(feats, dtype=torch.float32).requires_grad_(True)
+    assert torch.equal(invert(generator, as_tensor, "cpu"), out)
+    if torch.cuda.is_available():  # synthetic features live on the GPU in a CUDA run
+        torch.testing.assert_close(invert(generator, as_tensor.detach().cuda(), "cuda"), out, atol=1e-4, rtol=0)
 
 
 def test_without_adversarial_term_and_bad_sizes(pairs, perceptual_net):

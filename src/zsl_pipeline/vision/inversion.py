@@ -283,10 +283,16 @@ def invert(
     device: torch.device | str,
     batch_size: int = INFERENCE_BATCH,
 ) -> torch.Tensor:
-    """(N, 2048) features -> (N, 3, 64, 64) float32 CPU images in [0, 1] (generator copied, eval)."""
+    """(N, 2048) features -> (N, 3, 64, 64) float32 CPU images in [0, 1] (generator copied, eval).
+
+    ``features``: an array, or a tensor on any device (synthetic features stay where they were made).
+    """
     device = torch.device(device)
     model = copy.deepcopy(generator).eval().to(device)
-    feats = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    if isinstance(features, torch.Tensor):
+        feats = features.detach().float()
+    else:
+        feats = torch.as_tensor(np.asarray(features, dtype=np.float32))
     with torch.inference_mode():
         out = [model(chunk.to(device)).float().cpu() for chunk in feats.split(batch_size)]
     return torch.cat(out) if out else torch.empty(0, 3, model.image_size, model.image_size)

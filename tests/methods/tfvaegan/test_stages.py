@@ -83,3 +83,21 @@ def test_later_stages_take_synthesis_and_classifier_settings_from_overrides(tiny
     assert len(result.history) == 5
     _, config = stages.load_models(ckpt, cpu, overrides={"lr": 123.0, "a2": 0.5})
     assert config.lr == CONFIG.get("lr", TFVAEGANConfig().lr) and config.a2 == 0.5  # training settings stay
+
+
+def test_the_classifier_stage_refuses_a_random_stream_of_another_device(tiny_dataset, cpu):
+    ckpt, _ = train_stage(tiny_dataset, TFVAEGANConfig(**CONFIG), cpu, show_progress=False)
+    syn = synthesize_unseen_features(ckpt, tiny_dataset, cpu)
+    assert syn["rng_device"] == "cpu"
+    with pytest.raises(ValueError, match="made on cuda.*device=cuda"):
+        classify_synthetic(ckpt, tiny_dataset, {**syn, "rng_device": "cuda"}, cpu)
+
+
+@pytest.mark.gpu
+def test_stages_run_on_cuda(tiny_dataset):
+    cuda = torch.device("cuda")
+    ckpt, history = train_stage(tiny_dataset, TFVAEGANConfig(**CONFIG), cuda, show_progress=False)
+    syn = synthesize_unseen_features(ckpt, tiny_dataset, cuda)
+    assert syn["rng_device"] == "cuda" and syn["features"].device.type == "cpu"
+    final = classify_synthetic(ckpt, tiny_dataset, syn, cuda).final
+    assert final.zsl_accuracy == history["final_zsl_accuracy"][-1]  # the same stream as training's evaluation

@@ -88,10 +88,11 @@ def synthesize_unseen_features(
     ds: ZeroShotDataset,
     device: torch.device,
     overrides: Mapping[str, Any] | None = None,
-) -> dict[str, torch.Tensor]:
+) -> dict[str, Any]:
     """``syn_num`` synthetic features per unseen class (one feedback step with δ = a2, §2.7).
 
-    Returns CPU tensors ``{"features": (n·syn_num, D), "labels": (n·syn_num,), "rng_state"}`` in
+    Returns CPU tensors ``{"features": (n·syn_num, D), "labels": (n·syn_num,), "rng_state"}`` and
+    ``rng_device`` (the device type the random stream belongs to) in
     the scaled feature space of the training stage. The RNG is the last epoch's evaluation RNG
     and its state after synthesis is kept, so the classifier stage continues the same stream:
     synthesis + classifiers reproduce the training stage's last-epoch evaluation exactly.
@@ -100,17 +101,28 @@ def synthesize_unseen_features(
     data = prepare_features(ds, device)
     gen = eval_stream(config.seed, device, int(checkpoint["epochs_completed"]) - 1)
     x, y = synthesize_unseen(models, data, config, gen)
-    return {"features": x.cpu(), "labels": y.cpu(), "rng_state": gen.get_state().cpu()}
+    return {"features": x.cpu(), "labels": y.cpu(), "rng_state": gen.get_state().cpu(), "rng_device": device.type}
 
 
 def classify_synthetic(
     checkpoint: Mapping[str, Any],
     ds: ZeroShotDataset,
-    synthetic: Mapping[str, torch.Tensor],
+    synthetic: Mapping[str, Any],
     device: torch.device,
     overrides: Mapping[str, Any] | None = None,
 ) -> ProtocolResult:
-    """Train the ZSL and GZSL softmax classifiers on the transformed features, both protocols."""
+    """Train the ZSL and GZSL softmax classifiers on the transformed features, both protocols.
+
+    The classifiers continue the random stream of the synthesis stage, which only a generator of
+    the same device type can: synthetic features made on another device type are an error.
+    """
+    made_on = synthetic.get("rng_device", "cpu")
+    if made_on != device.type:
+        raise ValueError(
+            f"the synthetic features were made on {made_on} and their random stream continues only there: "
+            f"run the classifier stage with --params device={made_on}, or rerun synthesis on {device.type} "
+            "(--from-nodes=synthesize_unseen_features)"
+        )
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
     gen = torch.Generator(device=device)
@@ -122,7 +134,7 @@ def classify_synthetic(
 def train_classifiers(
     checkpoint: Mapping[str, Any],
     ds: ZeroShotDataset,
-    synthetic: Mapping[str, torch.Tensor],
+    synthetic: Mapping[str, Any],
     device: torch.device,
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
@@ -36,7 +35,7 @@ def train_generative_model(
 
 def synthesize_unseen_features(
     *, model: dict[str, Any], dataset: ZeroShotDataset, params: TFVAEGANParams, device: str
-) -> dict[str, torch.Tensor]:
+) -> dict[str, Any]:
     """``syn_num`` features per unseen class with one feedback step of weight a2 (§2.7).
 
     ``syn_num`` and ``a2`` given in the current parameters win over the checkpoint's, so they can
@@ -51,7 +50,7 @@ def train_classifiers(
     *,
     model: dict[str, Any],
     dataset: ZeroShotDataset,
-    synthetic: dict[str, torch.Tensor],
+    synthetic: dict[str, Any],
     params: TFVAEGANParams,
     device: str,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
