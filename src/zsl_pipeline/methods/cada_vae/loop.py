@@ -1,16 +1,11 @@
-"""CADA-VAE (Schönfeld et al., CVPR 2019) as a method of the shared pipeline (methods_spec.md §3).
+"""CADA-VAE's training (Schönfeld et al., CVPR 2019; methods_spec.md §3.4).
 
-Training (§3.4): one AMSGrad Adam over the four networks; every iteration draws a fresh random
-subset of ``batch_size`` training indices; the loss is L_rec + γ(e)·L_CA + β(e)·L_KL + δ(e)·L_DA
-with the warm-up factors of §3.4. The classifier space is the 64-d latent (§3.5): the final
-classifiers train on noisy latents of real seen features and of unseen class embeddings, and
-test features are encoded to μ.
+One AMSGrad Adam over the four networks; every iteration draws a fresh random subset of
+``batch_size`` training indices; the loss is L_rec + γ(e)·L_CA + β(e)·L_KL + δ(e)·L_DA with the
+warm-up factors of §3.4. (The classifier space, the 64-d latent, is built in ``method.py``.)
 
 Deviations from the reference, imposed by the shared stages:
 
-* The final classifiers are the project's shared ``LinearLogSoftmax`` (N(0, 0.02²) init, not
-  Xavier gain 0.5), and their mini-batches come from the shared permutation stream
-  (``evaluation.protocols.batch_stream``), not the reference's DataLoader / reshuffled batches.
 * In few-shot mode the shared runner has already moved the unseen-class shots into
   ``data.train_x``, so the VAE also trains on them; the reference moves them only after VAE
   training (``transfer_features`` in ``train_classifier``).
