@@ -22,10 +22,10 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.config import TRAINING_PRECISIONS, TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.steps import critic_phase, generator_step
-from zsl_pipeline.training.device import resolve_device
+from zsl_pipeline.training.device import check_precision, resolve_device, tf32_matmuls
 from zsl_pipeline.training.features import FeatureTensors
 
 CUB = {"ntrain": 7057, "feature_dim": 2048, "attr_dim": 312, "classes": 200, "seen": 150}
@@ -37,7 +37,7 @@ def _sync(device: torch.device) -> None:
 
 
 def matmul_throughput(device: torch.device, size: int, repeats: int) -> float:
-    """Measured FLOP/s of a square fp32 matmul (bf16 on CUDA when amp is on is not counted)."""
+    """Measured FLOP/s of a square fp32 matmul (the reference's precision; tf32/bf16 rates are not measured)."""
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
     a @ b  # warm-up
@@ -74,12 +74,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--iters", type=int, default=None, help="timed iterations per pass (default: 20 GPU, 3 CPU)")
-    parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
+    parser.add_argument("--precision", default="fp32", choices=TRAINING_PRECISIONS,
+                        help="fp32 (default, the reference's); tf32 or bf16 on CUDA")
     args = parser.parse_args()
     device = resolve_device(args.device)
     iters = args.iters or (20 if device.type == "cuda" else 3)
-    config = TFVAEGANConfig(amp=not args.no_amp)  # CUB defaults, §2.9
-    amp = config.amp and device.type == "cuda"
+    config = TFVAEGANConfig(precision=args.precision)  # CUB defaults, §2.9
+    check_precision(config.precision, device)
     data = fake_cub(device)
     models, optimizers, rng = build_training_state(
         config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device
@@ -88,13 +89,21 @@ def main() -> None:
 
     def iteration(feedback_on: bool) -> None:
         nonlocal lam
+        with tf32_matmuls(config.precision == "tf32"):
+            one_iteration(feedback_on)
+
+    def one_iteration(feedback_on: bool) -> None:
+        nonlocal lam
         x, a, _, lam = critic_phase(
-            models, optimizers, data, config=config, feedback_on=feedback_on, lam=lam, rng=rng, amp=amp
+            models, optimizers, data, config=config, feedback_on=feedback_on, lam=lam, rng=rng,
+            precision=config.precision,
         )
-        generator_step(models, optimizers, x, a, config=config, feedback_on=feedback_on, rng=rng, amp=amp)
+        generator_step(
+            models, optimizers, x, a, config=config, feedback_on=feedback_on, rng=rng, precision=config.precision
+        )
 
     report = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "amp": amp, "threads": torch.get_num_threads()}
+              "precision": config.precision, "threads": torch.get_num_threads()}
     for feedback_on in (False, True):
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
         with profile(activities=activities, with_flops=True) as prof:

@@ -62,6 +62,26 @@ def git_commit(cwd: Path) -> str:
         return "unknown"
 
 
+class PrecisionCheckHook:
+    """Refuses, before the first node runs, a ``precision`` parameter the run's device cannot do
+    (anything but fp32 on a CPU, bf16 on a GPU without it), naming the parameter."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from zsl_pipeline.training.device import check_precision, resolve_device  # torch: not at CLI start
+
+        params = catalog.load("parameters")
+        device = resolve_device(params.get("device", "auto"))
+        for name, value in params.items():
+            precision = getattr(value, "precision", None)  # validated parameter models only
+            if precision is None:
+                continue
+            try:
+                check_precision(precision, device)
+            except ValueError as error:
+                raise ValueError(f"parameter '{name}.precision': {error}") from None
+
+
 class MlflowHook:
     """Opens an MLflow run before a pipeline run and closes it after, logging node outputs."""
 
@@ -99,6 +119,7 @@ class MlflowHook:
         mlflow.set_tags(
             {
                 "dataset": params.get("dataset_name", "unknown"),
+                "precision": getattr(params.get("tfvaegan"), "precision", "fp32"),
                 "device": device,
                 "git_commit": git_commit(self._project_path),
                 "kedro_env": str(run_params.get("env") or "local"),

@@ -3,7 +3,7 @@
 from kedro.config import OmegaConfigLoader
 
 from zsl_pipeline.context import ProjectContext
-from zsl_pipeline.hooks import MlflowHook
+from zsl_pipeline.hooks import MlflowHook, PrecisionCheckHook
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -13,4 +13,4 @@ CONFIG_LOADER_ARGS = {
 }
 # Registers the pipelines of each run's own --env/--params (see pipeline_registry).
 CONTEXT_CLASS = ProjectContext
-HOOKS = (MlflowHook(),)
+HOOKS = (PrecisionCheckHook(), MlflowHook())

@@ -4,6 +4,7 @@ validated against the nodes' typed parameters before the first node runs."""
 from __future__ import annotations
 
 import pytest
+import torch
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 
@@ -53,3 +54,12 @@ def test_every_node_function_has_its_node_name():
         for name, pipeline in build_pipelines(shape).items():
             for node in pipeline.nodes:
                 assert node.func.__name__ == node.name.split(".")[-1], (name, node.name, node.func.__name__)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's refusal")
+def test_a_precision_the_device_cannot_do_is_refused_before_the_first_node(run_pipeline, project):
+    with pytest.raises(ValueError, match=r"'tfvaegan.precision'.*'bf16' needs a CUDA device"):
+        run_pipeline("tfvaegan", params={"tfvaegan": {"precision": "bf16"}})
+    assert not (project / "data" / "01_raw" / "demo").exists()
+    with pytest.raises(Exception, match="fp16"):  # not offered for TF-VAEGAN (loss scaling)
+        run_pipeline("tfvaegan", params={"tfvaegan": {"precision": "fp16"}})

@@ -46,6 +46,7 @@ def test_features_only_env_runs_the_generative_stages(run_pipeline, tmp_path, to
     assert 0.0 <= metrics["final"]["zsl_t1"] <= 1.0
     assert metrics["evaluated_epochs"] == 2
     assert metrics["dataset"]["name"] == "CUB"
+    assert metrics["precision"] == "fp32"  # the reference's, set by the benchmark environment
     history = json.loads(next((tmp_path / "data/07_model_output/tfvaegan_train_history.json").glob("*/*")).read_text())
     assert history["epoch"] == [1, 2] and len(history["gp_weight"]) == 2  # 1-based
     # the classifier stage reproduces the training stage's last-epoch evaluation exactly

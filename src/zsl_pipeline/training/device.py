@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from typing import ContextManager, Iterator
 
 import torch
 
@@ -46,3 +46,39 @@ def autocast(device: torch.device, enabled: bool, dtype: str) -> ContextManager:
     if enabled and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=AMP_DTYPES[dtype])
     return contextlib.nullcontext()
+
+
+#: Numeric precision of a training run: ``fp32`` (the references'), TF32 matmuls, or autocast to
+#: bfloat16 / float16. Anything but fp32 needs CUDA.
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+_AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise ValueError when ``precision`` cannot run on ``device`` (the CPU runs fp32 only;
+    bf16 needs a GPU that has it, which a V100 does not)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "fp32" and device.type != "cuda":
+        raise ValueError(
+            f"precision {precision!r} needs a CUDA device; on {device.type} training runs in fp32 only "
+            "(set precision: fp32)"
+        )
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU has no bfloat16 support: choose precision fp32 or tf32")
+
+
+def precision_autocast(device: torch.device, precision: str) -> ContextManager:
+    """Autocast for ``bf16`` / ``fp16`` on CUDA; a no-op for fp32 and tf32 (and on the CPU)."""
+    return autocast(device, precision in _AUTOCAST, _AUTOCAST.get(precision, "bfloat16"))
+
+
+@contextlib.contextmanager
+def tf32_matmuls(enabled: bool) -> Iterator[None]:
+    """Let CUDA matmuls use TF32 while the context is open (``precision: tf32``); restored after."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled or before
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before

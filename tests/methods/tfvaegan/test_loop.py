@@ -38,6 +38,15 @@ def test_config_defaults_are_the_cub_column():
     assert (c.syn_num, c.ngh, c.ndh, c.encoder_hidden, c.classifier_epochs) == (300, 4096, 4096, 4096, 25)
     assert c.effective_classifier_batch_size == 300 and c.classifier_input == "x_dec_h"
     assert c.generator_iterations(7057) == 111  # 2 x 111 = 222 per epoch (§2.9)
+    assert c.precision == "fp32"  # the reference's; tf32 / bf16 are opt-in on CUDA
+
+
+def test_precision_is_checked_against_the_method_and_the_device(tiny_data, tiny_config, cpu):
+    with pytest.raises(ValueError, match="precision"):
+        TFVAEGANConfig(precision="fp16")  # would need loss scaling through the gradient penalty
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'bf16' needs a CUDA device"):
+            train_tfvaegan(tiny_data, dataclasses.replace(tiny_config, precision="bf16"), cpu)
 
 
 def test_config_round_trips_through_its_dict():
@@ -187,7 +196,7 @@ def test_generator_phase_respects_freeze_dec_and_never_steps_d(tiny_data, tiny_c
     models, opts, rng = build_training_state(cfg, feature_dim=16, attr_dim=5, device=cpu)
     before = {name: _params(net) for name, net in models.networks().items()}
     x, a = sample_batch(tiny_data, cfg.batch_size, rng)
-    generator_step(models, opts, x, a, config=cfg, feedback_on=True, rng=rng, amp=False)
+    generator_step(models, opts, x, a, config=cfg, feedback_on=True, rng=rng, precision="fp32")
     after = {name: _params(net) for name, net in models.networks().items()}
     assert _same(before["critic"], after["critic"])
     assert _same(before["decoder"], after["decoder"]) is freeze
@@ -200,7 +209,7 @@ def test_generator_phase_pass0_leaves_f_alone(tiny_data, tiny_config, cpu):
     models, opts, rng = build_training_state(tiny_config, feature_dim=16, attr_dim=5, device=cpu)
     before = _params(models.feedback)
     x, a = sample_batch(tiny_data, tiny_config.batch_size, rng)
-    generator_step(models, opts, x, a, config=tiny_config, feedback_on=False, rng=rng, amp=False)
+    generator_step(models, opts, x, a, config=tiny_config, feedback_on=False, rng=rng, precision="fp32")
     assert _same(before, _params(models.feedback))
 
 

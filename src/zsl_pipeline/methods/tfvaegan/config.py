@@ -9,6 +9,8 @@ from typing import Any
 
 #: Classifier input modes (§2.7): the reference x ⊕ Dec(x) ⊕ h, the paper figure's x ⊕ h, raw x.
 CLASSIFIER_INPUTS = ("x_dec_h", "x_h", "x")
+#: Precisions TF-VAEGAN trains in (``training.device.PRECISIONS`` without fp16).
+TRAINING_PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class TFVAEGANConfig:
     eval_every: int = 1
     #: Hand a checkpoint to the caller every N epochs; 0 = never.
     checkpoint_every: int = 10
-    #: bf16 autocast on CUDA; the CPU path always runs fp32.
-    amp: bool = True
+    #: Numeric precision: ``fp32`` (the reference's), or on CUDA ``tf32`` (TF32 matmuls) or ``bf16``
+    #: (autocast). fp16 is not offered: it would need loss scaling through the gradient penalty.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, problem: str) -> None:
@@ -97,6 +100,7 @@ class TFVAEGANConfig:
         need(0 <= self.beta1 < 1, "beta1", "must lie in [0, 1)")
         need(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = never)")
         need(self.feedback_loop in (1, 2), "feedback_loop", "must be 1 or 2")
+        need(self.precision in TRAINING_PRECISIONS, "precision", f"must be one of {TRAINING_PRECISIONS}")
         need(
             self.classifier_input in CLASSIFIER_INPUTS,
             "classifier_input",

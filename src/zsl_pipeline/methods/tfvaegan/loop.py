@@ -19,7 +19,7 @@ from zsl_pipeline.methods.tfvaegan.steps import (
     critic_phase,
     generator_step,
 )
-from zsl_pipeline.training.device import check_same_device
+from zsl_pipeline.training.device import check_precision, check_same_device, tf32_matmuls
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.stats import EpochStats
 from zsl_pipeline.training.streams import init_stream, training_stream
@@ -115,7 +115,7 @@ def train_tfvaegan(
     Args:
         data: preprocessed tensors on ``device`` (:func:`prepare_features`).
         config: the run's settings.
-        device: where to train; CUDA may use bf16 autocast (``config.amp``).
+        device: where to train; ``config.precision`` other than fp32 needs CUDA.
         callback: ``on_epoch(epoch, stats, models)`` every ``eval_every`` epochs and at the last;
             numbers it returns join the epoch's history entry. It must not draw from the
             training RNG (it has no access to it) so that resuming stays exact.
@@ -124,7 +124,7 @@ def train_tfvaegan(
         progress: ``progress(epochs_done, nepoch)`` after every epoch.
     """
     check_same_device(data.device, device)
-    amp = config.amp and device.type == "cuda"
+    check_precision(config.precision, device)
     models, optimizers, rng = build_training_state(
         config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device
     )
@@ -150,60 +150,68 @@ def train_tfvaegan(
     lam = torch.tensor(gp_weight, dtype=torch.float64, device=device)  # the reference's float λ
     iters = config.generator_iterations(data.ntrain)
     log.info(
-        "TF-VAEGAN on %s: %d epochs x %d passes x %d generator iterations x %d critic steps (amp=%s)",
+        "TF-VAEGAN on %s: %d epochs x %d passes x %d generator iterations x %d critic steps (precision %s)",
         data.name,
         config.nepoch,
         config.feedback_loop,
         iters,
         config.critic_iter,
-        amp,
+        config.precision,
     )
 
-    epoch_stats = EpochStats(device, critic=CRITIC_STATS, generator=GENERATOR_STATS)
-    for epoch in range(start, config.nepoch):
-        models.train()
-        for loop in range(config.feedback_loop):
-            feedback_on = config.use_feedback and loop == 1  # §2.5: feedback only in pass 1
-            for _ in range(iters):
-                x, a, c_stats, lam = critic_phase(
-                    models,
-                    optimizers,
-                    data,
-                    config=config,
-                    feedback_on=feedback_on,
-                    lam=lam,
-                    rng=rng,
-                    amp=amp,
-                )
-                g_stats = generator_step(
-                    models, optimizers, x, a, config=config, feedback_on=feedback_on, rng=rng, amp=amp
-                )
-                epoch_stats.add("critic", c_stats)
-                epoch_stats.add("generator", g_stats)
-        stats = epoch_stats.close(epoch + 1, "TF-VAEGAN")  # history epochs are 1-based
-        gp_weight = float(lam.item())
-        stats["gp_weight"] = gp_weight
-        log.info(
-            "epoch %d/%d  D %.4f  G %.4f  VAE %.2f  W %.4f  GP %.4f  λ %.4g  R(real) %.4f  R(fake) %.4f",
-            epoch + 1,
-            config.nepoch,
-            stats["d_loss"],
-            stats["g_loss"],
-            stats["vae_loss"],
-            stats["wasserstein"],
-            stats["gp"],
-            gp_weight,
-            stats["cycle_real"],
-            stats["cycle_fake"],
-        )
-        if callback is not None and _is_due(epoch, config.eval_every, config.nepoch):
-            extra = callback(epoch, dict(stats), models)
-            if extra:
-                stats.update({key: float(value) for key, value in extra.items()})
-        history.append(stats)
-        if on_checkpoint is not None and _is_due(epoch, config.checkpoint_every, config.nepoch):
-            on_checkpoint(state_after(epoch + 1).checkpoint())
-        if progress is not None:
-            progress(epoch + 1, config.nepoch)
+    with tf32_matmuls(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
+        epoch_stats = EpochStats(device, critic=CRITIC_STATS, generator=GENERATOR_STATS)
+        for epoch in range(start, config.nepoch):
+            models.train()
+            for loop in range(config.feedback_loop):
+                feedback_on = config.use_feedback and loop == 1  # §2.5: feedback only in pass 1
+                for _ in range(iters):
+                    x, a, c_stats, lam = critic_phase(
+                        models,
+                        optimizers,
+                        data,
+                        config=config,
+                        feedback_on=feedback_on,
+                        lam=lam,
+                        rng=rng,
+                        precision=config.precision,
+                    )
+                    g_stats = generator_step(
+                        models,
+                        optimizers,
+                        x,
+                        a,
+                        config=config,
+                        feedback_on=feedback_on,
+                        rng=rng,
+                        precision=config.precision,
+                    )
+                    epoch_stats.add("critic", c_stats)
+                    epoch_stats.add("generator", g_stats)
+            stats = epoch_stats.close(epoch + 1, "TF-VAEGAN")  # history epochs are 1-based
+            gp_weight = float(lam.item())
+            stats["gp_weight"] = gp_weight
+            log.info(
+                "epoch %d/%d  D %.4f  G %.4f  VAE %.2f  W %.4f  GP %.4f  λ %.4g  R(real) %.4f  R(fake) %.4f",
+                epoch + 1,
+                config.nepoch,
+                stats["d_loss"],
+                stats["g_loss"],
+                stats["vae_loss"],
+                stats["wasserstein"],
+                stats["gp"],
+                gp_weight,
+                stats["cycle_real"],
+                stats["cycle_fake"],
+            )
+            if callback is not None and _is_due(epoch, config.eval_every, config.nepoch):
+                extra = callback(epoch, dict(stats), models)
+                if extra:
+                    stats.update({key: float(value) for key, value in extra.items()})
+            history.append(stats)
+            if on_checkpoint is not None and _is_due(epoch, config.checkpoint_every, config.nepoch):
+                on_checkpoint(state_after(epoch + 1).checkpoint())
+            if progress is not None:
+                progress(epoch + 1, config.nepoch)
 
     return state_after(config.nepoch)

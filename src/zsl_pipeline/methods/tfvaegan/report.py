@@ -29,6 +29,7 @@ def evaluate(
     metrics = summarise_protocols(classifier_results["final"], train_history)
     metrics["eszsl"] = report_names(eszsl)
     metrics["schedule"] = train_history.get("schedule", {"protocol": "fixed"})
+    metrics["precision"] = train_history.get("precision", "fp32")  # older histories: fp32 on the CPU
     metrics["dataset"] = {"name": ds.name, **ds.summary()}
     log.info(
         "%s results (per-class mean top-1, %%; best_on_test is selected on test labels):\n%s",

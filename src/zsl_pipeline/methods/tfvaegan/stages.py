@@ -50,7 +50,8 @@ def train_generative_model(
     ``config.nepoch`` epochs (``fixed``, the reference) or for the count chosen on the val split
     without test labels (``validation``, :func:`~zsl_pipeline.methods.tfvaegan.validation.select_nepoch`).
 
-    Returns (final checkpoint, per-epoch history columns with the ``schedule`` it ran).
+    Returns (final checkpoint, per-epoch history columns with the ``schedule`` it ran and the
+    ``precision`` it trained in).
     """
     if protocol == "validation":
         schedule = {"protocol": "validation", **select_nepoch(ds, config, device, criterion)}
@@ -60,7 +61,7 @@ def train_generative_model(
     else:
         raise ValueError(f"tfvaegan_selection.protocol must be one of {SCHEDULE_PROTOCOLS}, got {protocol!r}")
     checkpoint, history = train_stage(ds, config, device, checkpoint_dir=checkpoint_dir)
-    return checkpoint, {**history, "schedule": schedule}
+    return checkpoint, {**history, "schedule": schedule, "precision": config.precision}
 
 
 def load_models(
@@ -73,6 +74,7 @@ def load_models(
     be rerun with new values on a cached generator; other keys of ``overrides`` are ignored.
     """
     saved = dict(checkpoint["config"])
+    saved.pop("amp", None)  # checkpoints written before `precision` replaced it (they trained in bf16 on CUDA)
     saved.update({k: v for k, v in (overrides or {}).items() if k in STAGE_SETTINGS})
     config = TFVAEGANConfig(**saved)
     models, _, _ = build_training_state(

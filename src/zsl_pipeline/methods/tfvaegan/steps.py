@@ -14,7 +14,7 @@ from torch import Tensor
 from zsl_pipeline import losses
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels, generate
-from zsl_pipeline.training.device import autocast
+from zsl_pipeline.training.device import precision_autocast
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2, adam
 
@@ -74,8 +74,8 @@ def sample_batch(data: FeatureTensors, batch_size: int, rng: torch.Generator) ->
 
 
 def reparameterize(mu: Tensor, logvar: Tensor, rng: torch.Generator) -> Tensor:
-    """z = μ + ε ⊙ exp(½ log σ²), ε ~ N(0, I)."""
-    eps = torch.randn(mu.shape, generator=rng, device=mu.device, dtype=mu.dtype)
+    """z = μ + ε ⊙ exp(½ log σ²), ε ~ N(0, I) drawn in fp32 (also under autocast)."""
+    eps = torch.randn(mu.shape, generator=rng, device=mu.device, dtype=torch.float32)
     return mu + eps * torch.exp(0.5 * logvar)
 
 
@@ -93,13 +93,13 @@ def critic_step(
     feedback_on: bool,
     lam: Tensor,
     rng: torch.Generator,
-    amp: bool,
+    precision: str,
 ) -> Tensor:
     """One critic step on batch (x, a): Dec step on real features, then a D step (§2.5 (1)-(4)).
 
     Returns the stats vector ordered as :data:`CRITIC_STATS` (``gp`` is the raw penalty P).
     """
-    ctx = lambda: autocast(x.device, amp, "bfloat16")  # noqa: E731 (a fresh context per use)
+    ctx = lambda: precision_autocast(x.device, precision)  # noqa: E731 (a fresh context per use)
     # (1) Dec on REAL features: minimise ρ·L_R(Dec(x), a) with its own Adam, right now.
     if config.use_decoder:
         optimizers.decoder.zero_grad(set_to_none=True)
@@ -145,7 +145,7 @@ def critic_phase(
     feedback_on: bool,
     lam: Tensor,
     rng: torch.Generator,
-    amp: bool,
+    precision: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``critic_iter`` critic steps, each on a fresh batch, then the λ update (§2.5, §2.6).
 
@@ -156,7 +156,7 @@ def critic_phase(
     for _ in range(config.critic_iter):
         x, a = sample_batch(data, config.batch_size, rng)
         stats = critic_step(
-            models, optimizers, x, a, config=config, feedback_on=feedback_on, lam=lam, rng=rng, amp=amp
+            models, optimizers, x, a, config=config, feedback_on=feedback_on, lam=lam, rng=rng, precision=precision
         )
         total = stats if total is None else total + stats
     mean_stats = total / config.critic_iter
@@ -174,14 +174,14 @@ def generator_step(
     config: TFVAEGANConfig,
     feedback_on: bool,
     rng: torch.Generator,
-    amp: bool,
+    precision: str,
 ) -> Tensor:
     """The generator phase on the last critic batch (§2.5); returns :data:`GENERATOR_STATS`.
 
     L_G = L_VAE − γ_G·mean D(x_fake, a) + ρ·L_R(Dec(x_fake), a); steps E and G, F only when
     ``feedback_on`` (pass 1), Dec only when ρ > 0 and not ``freeze_dec``. D is frozen.
     """
-    ctx = lambda: autocast(x.device, amp, "bfloat16")  # noqa: E731
+    ctx = lambda: precision_autocast(x.device, precision)  # noqa: E731
     delta = config.a1 if feedback_on else None
     step_decoder = config.use_decoder and config.recons_weight > 0 and not config.freeze_dec
     models.critic.requires_grad_(False)
