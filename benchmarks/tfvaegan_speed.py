@@ -22,10 +22,10 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from zsl_pipeline.methods.tfvaegan.config import TRAINING_PRECISIONS, TFVAEGANConfig
+from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.steps import critic_phase, generator_step
-from zsl_pipeline.training.device import check_precision, resolve_device, tf32_matmuls
+from zsl_pipeline.training.device import TRAINING_PRECISIONS, check_precision, resolve_device, tf32_allowed
 from zsl_pipeline.training.features import FeatureTensors
 
 CUB = {"ntrain": 7057, "feature_dim": 2048, "attr_dim": 312, "classes": 200, "seen": 150}
@@ -89,7 +89,7 @@ def main() -> None:
 
     def iteration(feedback_on: bool) -> None:
         nonlocal lam
-        with tf32_matmuls(config.precision == "tf32"):
+        with tf32_allowed(config.precision == "tf32"):
             one_iteration(feedback_on)
 
     def one_iteration(feedback_on: bool) -> None:

@@ -33,7 +33,7 @@ def test_each_context_registers_the_dag_of_its_own_parameters(project):
         ({"tfvaegan": {"nepochx": 1}}, r"unknown key\(s\) \['nepochx'\]; valid keys are: .*nepoch"),
         ({"tfvaegan": {"nepoch": 0}}, r"TFVAEGANConfig.nepoch: must be a positive integer"),
         ({"tfvaegan_selection": {"protocol": "test"}}, r"(?s)protocol.*'fixed' or 'validation'"),
-        ({"extraction": {"amp_dtype": "float8"}}, "amp_dtype"),
+        ({"extraction": {"precision": "fp8"}}, r"(?s)extraction.*precision must be one of"),
     ],
 )
 def test_a_wrong_parameter_fails_before_the_first_node_runs(run_pipeline, project, params, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from zsl_pipeline.vision.backbone import FEATURE_DIM, build_backbone
@@ -65,3 +66,19 @@ def test_empty_input_and_config_checks(backbone):
     assert extract_features([], CONFIG, "cpu", backbone=backbone).shape == (0, FEATURE_DIM)
     with pytest.raises(ValueError, match="crop"):
         ExtractionConfig(resize=32, crop=64)
+
+
+def test_precision_is_checked_against_the_stage_and_the_device():
+    from zsl_pipeline.vision import stages
+    from zsl_pipeline.vision.finetune import FinetuneConfig
+    from zsl_pipeline.vision.inversion import InversionConfig
+
+    assert ExtractionConfig().precision == FinetuneConfig().precision == InversionConfig().precision == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        ExtractionConfig(precision="fp8")
+    for config in (FinetuneConfig, InversionConfig):
+        with pytest.raises(ValueError, match="precision"):
+            config(precision="fp16")  # training would need a grad scaler
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'bf16' needs a CUDA device"):
+            stages.extract_features(None, ExtractionConfig(precision="bf16"), torch.device("cpu"))

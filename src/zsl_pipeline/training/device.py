@@ -48,9 +48,11 @@ def autocast(device: torch.device, enabled: bool, dtype: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
-#: Numeric precision of a training run: ``fp32`` (the references'), TF32 matmuls, or autocast to
-#: bfloat16 / float16. Anything but fp32 needs CUDA.
+#: Numeric precision of a run: ``fp32`` (the references'), TF32 matmuls and convolutions, or
+#: autocast to bfloat16 / float16. Anything but fp32 needs CUDA.
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+#: The precisions a training loop offers: fp16 would need loss scaling (a grad scaler).
+TRAINING_PRECISIONS = ("fp32", "tf32", "bf16")
 _AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -74,11 +76,13 @@ def precision_autocast(device: torch.device, precision: str) -> ContextManager:
 
 
 @contextlib.contextmanager
-def tf32_matmuls(enabled: bool) -> Iterator[None]:
-    """Let CUDA matmuls use TF32 while the context is open (``precision: tf32``); restored after."""
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = enabled or before
+def tf32_allowed(enabled: bool) -> Iterator[None]:
+    """TF32 for CUDA matmuls and cuDNN convolutions while the context is open (``precision: tf32``)
+    and not otherwise (PyTorch allows it for convolutions by default: fp32 means fp32 here);
+    the previous settings are restored after."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

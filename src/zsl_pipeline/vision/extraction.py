@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.images import load_image  # the one image reader; tests spy on it here
-from zsl_pipeline.training.device import AMP_DTYPES, autocast
+from zsl_pipeline.training.device import PRECISIONS, precision_autocast, tf32_allowed
 from zsl_pipeline.vision.backbone import (
     DEFAULT_CROP,
     DEFAULT_INIT_SEED,
@@ -46,8 +46,7 @@ class ExtractionConfig:
         crop: centre-crop size (reference 224).
         batch_size: images per forward pass; bounds memory.
         num_workers: DataLoader decoding processes (0 = in the main process).
-        amp: autocast on CUDA (ignored on CPU, which always runs float32).
-        amp_dtype: ``"float16"`` or ``"bfloat16"``.
+        precision: ``fp32`` (default), or on CUDA ``tf32``, ``bf16`` or ``fp16`` (autocast).
         channels_last: NHWC memory format for the convolutions.
         init_seed: random-init seed when ``weights == "none"``.
     """
@@ -57,8 +56,7 @@ class ExtractionConfig:
     crop: int = DEFAULT_CROP
     batch_size: int = 64
     num_workers: int = 4
-    amp: bool = True
-    amp_dtype: str = "float16"
+    precision: str = "fp32"
     channels_last: bool = True
     init_seed: int = DEFAULT_INIT_SEED
 
@@ -67,8 +65,8 @@ class ExtractionConfig:
             raise ValueError(f"crop ({self.crop}) must not exceed resize ({self.resize})")
         if self.batch_size < 1 or self.num_workers < 0:
             raise ValueError("batch_size must be >= 1 and num_workers >= 0")
-        if self.amp_dtype not in AMP_DTYPES:
-            raise ValueError(f"amp_dtype must be one of {sorted(AMP_DTYPES)}, got {self.amp_dtype!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 class ImagePathDataset(Dataset):
@@ -141,7 +139,7 @@ def extract_features(
     ):
         for idx, images in loader:
             images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            with autocast(device, config.amp, config.amp_dtype):
+            with precision_autocast(device, config.precision), tf32_allowed(config.precision == "tf32"):
                 feats = model(images)  # (B, 2048)
             out[idx.numpy()] = feats.float().cpu().numpy()
             bar.update(len(idx))

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.training.device import autocast
+from zsl_pipeline.training.device import TRAINING_PRECISIONS, precision_autocast, tf32_allowed
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import (
     BLOCK_NAMES,
@@ -80,7 +80,7 @@ class FinetuneConfig:
         max_cache_gib: refuse a cache larger than this (suggesting caching off).
         freeze_batchnorm_stats: keep the trainable blocks' BatchNorm running stats fixed.
         num_workers: DataLoader decoding processes.
-        amp: bfloat16 autocast on CUDA (ignored on CPU).
+        precision: ``fp32`` (default), or on CUDA ``tf32`` or ``bf16`` (autocast).
         seed: shuffling, augmentation draws and head initialisation.
     """
 
@@ -99,10 +99,12 @@ class FinetuneConfig:
     max_cache_gib: float = 8.0
     freeze_batchnorm_stats: bool = False
     num_workers: int = 0
-    amp: bool = True
+    precision: str = "fp32"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.precision not in TRAINING_PRECISIONS:
+            raise ValueError(f"precision must be one of {TRAINING_PRECISIONS}, got {self.precision!r}")
         blocks = tuple(self.trainable_blocks)
         object.__setattr__(self, "trainable_blocks", blocks)  # YAML gives a list; same value
         if not blocks or blocks != BLOCK_NAMES[len(BLOCK_NAMES) - len(blocks):]:
@@ -208,7 +210,7 @@ def _cache_frozen(
         loader = _loader(ImagePathDataset(paths, transform), batches, config, device, config.seed + view)
         with torch.no_grad():
             for idx, images in loader:
-                with autocast(device, config.amp, "bfloat16"):
+                with precision_autocast(device, config.precision):
                     acts = model.run_blocks(images.to(device), 0, stop)
                 cache[view, idx] = acts.float().cpu()
     return cache
@@ -259,7 +261,8 @@ def finetune_backbone(
     rows: list[dict[str, float]] = []
     # sums over samples in float64, as Python floats summed them before (the history is unchanged)
     epoch_stats = EpochStats(device, dtype=torch.float64, train=("loss", "train_accuracy"))
-    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
+    # seeded, without touching the caller's RNG; TF32 only when asked for
+    with torch.random.fork_rng(devices=[]), tf32_allowed(config.precision == "tf32"):
         torch.manual_seed(config.seed)
         head = nn.Linear(FEATURE_DIM, seen.size).to(device)
         optimizer = torch.optim.Adam(
@@ -290,7 +293,7 @@ def finetune_backbone(
                 stream = ((torch.as_tensor(b), cache[view[b], b]) for b in batches)
             for idx, x in stream:
                 x, y = x.to(device, non_blocking=True), targets[idx].to(device)
-                with autocast(device, config.amp, "bfloat16"):
+                with precision_autocast(device, config.precision):
                     if cache is None:
                         with torch.no_grad():
                             x = model.run_blocks(x, 0, stop)  # frozen blocks

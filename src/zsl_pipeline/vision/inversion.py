@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
-from zsl_pipeline.training.device import autocast
+from zsl_pipeline.training.device import TRAINING_PRECISIONS, precision_autocast, tf32_allowed
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
 from zsl_pipeline.vision.inversion_models import (
@@ -54,7 +54,7 @@ class InversionConfig:
             ``adversarial_weight == 0`` skips the discriminator entirely.
         image_size: side of the images (64; must be 2 * 2**k and divisible by 16).
         generator_channels, discriminator_channels, feature_embed_dim: network widths.
-        amp: bfloat16 autocast on CUDA (ignored on CPU).
+        precision: ``fp32`` (default), or on CUDA ``tf32`` or ``bf16`` (autocast).
     """
 
     epochs: int = 50
@@ -69,10 +69,12 @@ class InversionConfig:
     generator_channels: tuple[int, ...] = GENERATOR_CHANNELS
     discriminator_channels: tuple[int, ...] = DISCRIMINATOR_CHANNELS
     feature_embed_dim: int = FEATURE_EMBED_DIM
-    amp: bool = True
+    precision: str = "fp32"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.precision not in TRAINING_PRECISIONS:
+            raise ValueError(f"precision must be one of {TRAINING_PRECISIONS}, got {self.precision!r}")
         object.__setattr__(self, "generator_channels", tuple(self.generator_channels))
         object.__setattr__(self, "discriminator_channels", tuple(self.discriminator_channels))
         expected = generator_channels_for(self.image_size, self.generator_channels)
@@ -195,7 +197,8 @@ def train_inversion(
         generator=("generator_loss", "l1", "perceptual", "adversarial"),
         discriminator=("discriminator_loss", "d_real", "d_fake"),
     )
-    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
+    # seeded, without touching the caller's RNG; TF32 only when asked for
+    with torch.random.fork_rng(devices=[]), tf32_allowed(config.precision == "tf32"):
         torch.manual_seed(config.seed)
         generator, discriminator = build_networks(config, feature_dim=feats.shape[1])
         generator, discriminator = generator.to(device), discriminator.to(device)
@@ -215,14 +218,14 @@ def train_inversion(
             for idx in batches:
                 f = feats[idx].to(device, non_blocking=True)
                 real = to_unit_range(imgs[idx]).to(device, non_blocking=True)
-                with torch.no_grad(), autocast(device, config.amp, "bfloat16"):
+                with torch.no_grad(), precision_autocast(device, config.precision):
                     real_acts = tuple(a.float() for a in percept(real))
 
                 # phase D: discriminator on real vs detached fake pairs
-                with autocast(device, config.amp, "bfloat16"):
+                with precision_autocast(device, config.precision):
                     fake = generator(f).float()
                 if use_gan:
-                    with autocast(device, config.amp, "bfloat16"):
+                    with precision_autocast(device, config.precision):
                         real_logits = discriminator.logits(real, f).float()
                         fake_logits = discriminator.logits(fake.detach(), f).float()
                         loss_d = discriminator_loss(real_logits, fake_logits)
@@ -231,7 +234,7 @@ def train_inversion(
                     opt_d.step()
 
                 # phase G: L1 + perceptual + adversarial
-                with autocast(device, config.amp, "bfloat16"):
+                with precision_autocast(device, config.precision):
                     l1 = l1_image_loss(fake, real)
                     perc = perceptual_loss(tuple(a.float() for a in percept(fake)), real_acts)
                     if use_gan:

@@ -7,10 +7,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from zsl_pipeline.training.device import TRAINING_PRECISIONS
+
 #: Classifier input modes (§2.7): the reference x ⊕ Dec(x) ⊕ h, the paper figure's x ⊕ h, raw x.
 CLASSIFIER_INPUTS = ("x_dec_h", "x_h", "x")
-#: Precisions TF-VAEGAN trains in (``training.device.PRECISIONS`` without fp16).
-TRAINING_PRECISIONS = ("fp32", "tf32", "bf16")
+
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from zsl_pipeline.methods.tfvaegan.steps import (
     critic_phase,
     generator_step,
 )
-from zsl_pipeline.training.device import check_precision, check_same_device, tf32_matmuls
+from zsl_pipeline.training.device import check_precision, check_same_device, tf32_allowed
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.stats import EpochStats
 from zsl_pipeline.training.streams import init_stream, training_stream
@@ -159,7 +159,7 @@ def train_tfvaegan(
         config.precision,
     )
 
-    with tf32_matmuls(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
+    with tf32_allowed(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
         epoch_stats = EpochStats(device, critic=CRITIC_STATS, generator=GENERATOR_STATS)
         for epoch in range(start, config.nepoch):
             models.train()
