@@ -74,12 +74,15 @@ def test_markdown_table_cells():
     text = markdown_table(aggregate_runs(RECORDS))
     assert "best_on_test" in text and "TEST labels" in text.splitlines()[0]
     assert "### final" in text and "### best_on_test" in text
-    assert "| method | seeds | ZSL T1 | u | s | H | ZSR mAP | GZSR mAP | ZSR P@5 | GZSR P@5 | time (min) |" in text
-    clswgan = "| clswgan | 3 | 62.0 ± 2.0 | 52.0 ± 2.0 | 70.0 ± 0.0 | 60.0 ± 2.0 | 45.0 ± 5.0 | 30.0 ± 0.0 | 70.0 ± 17.3"
+    header = "| method | seeds | precision | ZSL T1 | u | s | H | ZSR mAP | GZSR mAP | ZSR P@5 | GZSR P@5 | time (min) |"
+    assert header in text
+    clswgan = "| clswgan | 3 | fp32 | 62.0 ± 2.0 | 52.0 ± 2.0 | 70.0 ± 0.0 | 60.0 ± 2.0 | 45.0 ± 5.0 | 30.0 ± 0.0 | 70.0 ± 17.3"
     assert clswgan in text
     assert "| 3.3 | 1500 |" in text  # 200 s mean wall time = 3.3 min, memory max 1500 MB
-    assert "| eszsl | 1 | 55.0 | 10.0 | 80.0 | 18.0 | – | – | – | – | 0.1 | 300 |" in text  # one run: no ± std
-    assert "| clswgan | 3 | 67.0 ± 2.0 |" in text  # best_on_test table
+    assert "| eszsl | 1 | fp32 | 55.0 | 10.0 | 80.0 | 18.0 | – | – | – | – | 0.1 | 300 |" in text  # no ± std
+    assert "| clswgan | 3 | fp32 | 67.0 ± 2.0 |" in text  # best_on_test table (records without one: fp32)
+    mixed = [{**r, "precision": "bf16"} if r["method"] == "clswgan" and r["seed"] == 0 else r for r in RECORDS]
+    assert set(aggregate_runs(mixed)["precision"]) == {"bf16,fp32", "fp32"}  # a mix is shown as such
     best_section = text.split("### best_on_test")[1]
     assert "eszsl" not in best_section  # no best_on_test run for ESZSL
 

@@ -92,3 +92,10 @@ def test_image_space_scores_match_a_brute_force_loop(perceptual_net):
             assert scores["perceptual"][i] == pytest.approx(perc, rel=1e-3, abs=1e-6)
     with pytest.raises(ValueError, match="no reference images"):
         image_space_scores(inverted, np.array([0, 5, 0]), refs, ref_labels, perceptual_net=perceptual_net, device="cpu")
+
+
+def test_a_checkpoint_from_before_the_precision_setting_still_loads(pairs, perceptual_net):
+    feats, images = pairs
+    checkpoint, _ = train_inversion(feats, images, InversionConfig(**TINY), "cpu", perceptual_net=perceptual_net)
+    old = {**checkpoint, "config": {**{k: v for k, v in checkpoint["config"].items() if k != "precision"}, "amp": True}}
+    assert torch.equal(invert(load_generator(old), feats, "cpu"), invert(load_generator(checkpoint), feats, "cpu"))

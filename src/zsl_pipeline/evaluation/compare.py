@@ -81,7 +81,8 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
     """One row per (method, protocol): mean and std over seeds of every metric, in %.
 
-    Columns: ``method``, ``protocol``, ``n_seeds`` (runs with that protocol), ``<m>_mean`` /
+    Columns: ``method``, ``protocol``, ``n_seeds`` (runs with that protocol), ``precision`` (of
+    those runs, e.g. ``fp32``), ``<m>_mean`` /
     ``<m>_std`` for m in ``METRIC_KEYS`` (ZSL T1, GZSL u/s/H, ZSR/GZSR mAP and P@k, all × 100),
     ``retrieval_k``, ``wall_time_s_mean`` and ``peak_memory_mb_max``.
 
@@ -99,6 +100,7 @@ def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
             if not runs_p:
                 continue
             row: dict[str, Any] = {"method": method, "protocol": protocol, "n_seeds": len(runs_p)}
+            row["precision"] = ",".join(sorted({str(r.get("precision", "fp32")) for r in runs_p}))
             columns = {key: [_value(r[protocol], key) for r in runs_p] for key in ACCURACY_KEYS}
             ks = set()
             for key, (task, name) in RETRIEVAL_KEYS.items():
@@ -115,7 +117,7 @@ def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
             memory = np.asarray([_value(r, "peak_memory_mb") for r in runs_p], dtype=float)
             row["peak_memory_mb_max"] = float(np.nanmax(memory)) if np.isfinite(memory).any() else math.nan
             rows.append(row)
-    columns = ["method", "protocol", "n_seeds"]
+    columns = ["method", "protocol", "n_seeds", "precision"]
     columns += [f"{key}_{stat}" for key in METRIC_KEYS for stat in ("mean", "std")]
     columns += ["retrieval_k", "wall_time_s_mean", "peak_memory_mb_max"]
     return pd.DataFrame(rows, columns=columns)
@@ -140,7 +142,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """
     ks = {int(k) for k in frame["retrieval_k"] if np.isfinite(k)}
     k = str(ks.pop()) if len(ks) == 1 else "k"
-    header = ["method", "seeds", "ZSL T1", "u", "s", "H", "ZSR mAP", "GZSR mAP", f"ZSR P@{k}",
+    header = ["method", "seeds", "precision", "ZSL T1", "u", "s", "H", "ZSR mAP", "GZSR mAP", f"ZSR P@{k}",
               f"GZSR P@{k}", "time (min)", "memory (MB)"]
     metrics = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "zsr_map", "gzsr_map", "zsr_p_at_k", "gzsr_p_at_k")
     lines = [
@@ -157,7 +159,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
         lines += ["", f"### {protocol}", "", "| " + " | ".join(header) + " |",
                   "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         for _, row in rows.iterrows():
-            cells = [str(row["method"]), str(int(row["n_seeds"]))]
+            cells = [str(row["method"]), str(int(row["n_seeds"])), str(row["precision"])]
             cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"]) for m in metrics]
             cells += [_plain(row["wall_time_s_mean"] / 60, ".1f"), _plain(row["peak_memory_mb_max"], ".0f")]
             lines.append("| " + " | ".join(cells) + " |")

@@ -145,6 +145,7 @@ def evaluate_runs(
                 "method": method.name,
                 "seed": seed,
                 "n_shots": n_shots,
+                "precision": getattr(config, "precision", "fp32"),
                 "final": report_names(asdict(result.final)),
                 "best_on_test": report_names(asdict(result.best_on_test)),
                 "retrieval": {

@@ -151,7 +151,8 @@ def load_generator(checkpoint: Mapping[str, Any]) -> InversionGenerator:
     """The trained generator of a :func:`train_inversion` checkpoint, in eval mode on the CPU."""
     if checkpoint.get("format") != INVERSION_CHECKPOINT_FORMAT:
         raise ValueError(f"not an inversion checkpoint (format {checkpoint.get('format')!r})")
-    config = InversionConfig(**checkpoint["config"])
+    saved = {k: v for k, v in checkpoint["config"].items() if k != "amp"}  # before `precision` replaced it
+    config = InversionConfig(**saved)
     generator, _ = build_networks(config, feature_dim=int(checkpoint["feature_dim"]))
     generator.load_state_dict(checkpoint["generator_state_dict"])
     return generator.eval()

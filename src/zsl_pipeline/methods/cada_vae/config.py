@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zsl_pipeline.methods.cada_vae.models import REPARAMETERIZATIONS, Warmup
+from zsl_pipeline.training.device import TRAINING_PRECISIONS
 
 SamplesPerClass = tuple[int, int, int, int]
 #: Fields holding fixed-length tuples (a YAML list is stored as the tuple).
@@ -58,6 +59,8 @@ class CADAVAEConfig:
     classifier_beta1: float = 0.5
     # ---- bookkeeping ------------------------------------------------------------------------
     seed: int = 0
+    #: ``fp32`` (the reference's), or on CUDA ``tf32`` or ``bf16`` (autocast).
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, problem: str) -> None:
@@ -83,6 +86,7 @@ class CADAVAEConfig:
         for name in ("lr", "classifier_lr"):
             need(getattr(self, name) > 0, name, "must be positive")
         need(0 <= self.classifier_beta1 < 1, "classifier_beta1", "must lie in [0, 1)")
+        need(self.precision in TRAINING_PRECISIONS, "precision", f"must be one of {TRAINING_PRECISIONS}")
         need(
             self.reparameterization in REPARAMETERIZATIONS,
             "reparameterization",

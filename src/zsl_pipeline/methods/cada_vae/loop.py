@@ -33,7 +33,7 @@ from zsl_pipeline.methods.cada_vae.models import (
     warmup_factor,
 )
 from zsl_pipeline.training.checkpoint import envelope
-from zsl_pipeline.training.device import check_same_device
+from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2
 from zsl_pipeline.training.stats import EpochStats
@@ -90,6 +90,7 @@ def train(
     """
     device = torch.device(device)
     check_same_device(data.device, device)
+    check_precision(config.precision, device)
     rng = torch.Generator(device=device).manual_seed(config.seed)
     models = build_models(
         config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device, generator=rng
@@ -109,48 +110,50 @@ def train(
     )
     models.train()
     history: list[dict[str, float]] = []
-    epoch_stats = EpochStats(device, losses=LOSS_STATS)
-    for epoch in range(config.nepoch):
-        factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
-        beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
-        for _ in range(iters):
-            idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
-            x = data.train_x[idx]
-            a = data.class_embeddings[data.train_y[idx]]
-            mu_x, logvar_x = models.image_encoder(x)
-            z_x = reparameterize(mu_x, logvar_x, rng, config.reparameterization)
-            mu_a, logvar_a = models.attribute_encoder(a)
-            z_a = reparameterize(mu_a, logvar_a, rng, config.reparameterization)
+    with tf32_allowed(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
+        epoch_stats = EpochStats(device, losses=LOSS_STATS)
+        for epoch in range(config.nepoch):
+            factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
+            beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
+            for _ in range(iters):
+                idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
+                x = data.train_x[idx]
+                a = data.class_embeddings[data.train_y[idx]]
+                with precision_autocast(device, config.precision):
+                    mu_x, logvar_x = models.image_encoder(x)
+                    z_x = reparameterize(mu_x, logvar_x, rng, config.reparameterization)
+                    mu_a, logvar_a = models.attribute_encoder(a)
+                    z_a = reparameterize(mu_a, logvar_a, rng, config.reparameterization)
 
-            rec = reconstruction_loss(x, models.image_decoder(z_x), a, models.attribute_decoder(z_a))
-            cross = cross_reconstruction_loss(x, models.image_decoder(z_a), a, models.attribute_decoder(z_x))
-            kl = kl_divergence(mu_x, logvar_x) + kl_divergence(mu_a, logvar_a)
-            distance = distribution_alignment(mu_x, logvar_x, mu_a, logvar_a)
-            loss = rec + beta * kl + gamma * cross
-            if delta > 0:
-                loss = loss + delta * distance
+                    rec = reconstruction_loss(x, models.image_decoder(z_x), a, models.attribute_decoder(z_a))
+                    cross = cross_reconstruction_loss(x, models.image_decoder(z_a), a, models.attribute_decoder(z_x))
+                    kl = kl_divergence(mu_x, logvar_x) + kl_divergence(mu_a, logvar_a)
+                    distance = distribution_alignment(mu_x, logvar_x, mu_a, logvar_a)
+                    loss = rec + beta * kl + gamma * cross
+                    if delta > 0:
+                        loss = loss + delta * distance
 
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            epoch_stats.add("losses", torch.stack([loss, rec, cross, kl, distance]).detach())
-        stats = {**epoch_stats.close(epoch + 1, "CADA-VAE"), **factors}  # history epochs are 1-based
-        log.info(
-            "epoch %d/%d  loss %.1f  rec %.1f  cross %.1f  KL %.1f  DA %.2f  β %.3f  γ %.3f  δ %.3f",
-            epoch + 1,
-            config.nepoch,
-            stats["loss"],
-            stats["reconstruction"],
-            stats["cross_reconstruction"],
-            stats["kl"],
-            stats["distance"],
-            beta,
-            gamma,
-            delta,
-        )
-        history.append(stats)
-        if progress is not None:
-            progress(epoch + 1, config.nepoch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                epoch_stats.add("losses", torch.stack([loss, rec, cross, kl, distance]).detach())
+            stats = {**epoch_stats.close(epoch + 1, "CADA-VAE"), **factors}  # history epochs are 1-based
+            log.info(
+                "epoch %d/%d  loss %.1f  rec %.1f  cross %.1f  KL %.1f  DA %.2f  β %.3f  γ %.3f  δ %.3f",
+                epoch + 1,
+                config.nepoch,
+                stats["loss"],
+                stats["reconstruction"],
+                stats["cross_reconstruction"],
+                stats["kl"],
+                stats["distance"],
+                beta,
+                gamma,
+                delta,
+            )
+            history.append(stats)
+            if progress is not None:
+                progress(epoch + 1, config.nepoch)
     models.eval()
     return envelope(
         method=METHOD_NAME,

@@ -160,6 +160,11 @@ def build_cada_vae(
 # ---- reparameterisation (§3.3) -----------------------------------------------------------------
 
 
+def _noise_dtype(mu: Tensor) -> torch.dtype:
+    """fp32 noise for half-precision latents (under autocast), else the latents' own dtype."""
+    return torch.float32 if mu.dtype in (torch.bfloat16, torch.float16) else mu.dtype
+
+
 def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator, mode: str = "reference") -> Tensor:
     """Sample z from the encoder outputs (§3.3).
 
@@ -172,10 +177,10 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator, mode:
     Test-time encoding uses μ alone (no call to this function).
     """
     if mode == "reference":
-        eps = torch.randn(mu.shape[0], 1, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = torch.randn(mu.shape[0], 1, generator=generator, device=mu.device, dtype=_noise_dtype(mu))
         return mu + torch.exp(logvar) * eps
     if mode == "textbook":
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=_noise_dtype(mu))
         return mu + torch.exp(0.5 * logvar) * eps
     raise ValueError(f"reparameterisation mode must be one of {REPARAMETERIZATIONS}, got {mode!r}")
 

@@ -23,6 +23,7 @@ def eszsl_records(ds: ZeroShotDataset) -> list[dict[str, Any]]:
             "method": "eszsl",
             "seed": None,
             "n_shots": 0,
+            "precision": "fp64",  # the closed form is solved in float64
             # no test-selected variant: γ and λ are chosen on the val classes
             "final": report_names(asdict(result)),
             "selection": {"gamma": result.gamma, "lambda": result.lam, "selected_on": result.selected_on},

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from zsl_pipeline.methods.wgan.models import ARCHITECTURES, INIT_SCHEMES
+from zsl_pipeline.training.device import TRAINING_PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class WGANConfig:
     classifier_beta1: float = 0.5
     #: The named f-CLSWGAN setting these values come from ("zsl" | "gzsl"); None for the others.
     setting: str | None = "gzsl"
+    #: ``fp32`` (the references'), or on CUDA ``tf32`` or ``bf16`` (autocast).
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, problem: str) -> None:
@@ -94,6 +97,7 @@ class WGANConfig:
         for name in ("beta1", "classifier_beta1"):
             need(0 <= getattr(self, name) < 1, name, "must lie in [0, 1)")
         need(self.method in METHOD_NAMES, "method", f"must be one of {METHOD_NAMES}")
+        need(self.precision in TRAINING_PRECISIONS, "precision", f"must be one of {TRAINING_PRECISIONS}")
         need(self.architecture in ARCHITECTURES, "architecture", f"must be one of {tuple(ARCHITECTURES)}")
         need(self.init in INIT_SCHEMES, "init", f"must be one of {INIT_SCHEMES}")
         need(

@@ -32,7 +32,7 @@ from zsl_pipeline.methods.wgan.config import WGANConfig
 from zsl_pipeline.methods.wgan.models import build_wgan, init_network
 from zsl_pipeline.models.classifier import LinearLogSoftmax
 from zsl_pipeline.training.checkpoint import envelope
-from zsl_pipeline.training.device import check_same_device
+from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import adam
 from zsl_pipeline.training.stats import EpochStats
@@ -103,12 +103,13 @@ def critic_step(
     x, y = data.train_x[idx], data.train_y[idx]
     a = data.class_embeddings[y]
     z = torch.randn((x.shape[0], noise_dim), generator=rng, device=device)
-    with torch.no_grad():
-        fake = net_g(z, a)
+    with torch.no_grad(), precision_autocast(device, config.precision):
+        fake = net_g(z, a).float()
     alpha = torch.rand((x.shape[0], 1), generator=rng, device=device)  # one α per sample
     opt_d.zero_grad(set_to_none=True)
-    d_real, d_fake = net_d(x, a), net_d(fake, a)
-    gp = losses.gradient_penalty(net_d, x, fake, a, alpha)
+    with precision_autocast(device, config.precision):
+        d_real, d_fake = net_d(x, a), net_d(fake, a)
+        gp = losses.gradient_penalty(net_d, x, fake, a, alpha)
     d_loss = losses.wgan_critic_loss(d_real, d_fake) + config.gp_weight * gp
     d_loss.backward()
     opt_d.step()
@@ -136,9 +137,10 @@ def generator_step(
     net_d.requires_grad_(False)
     try:
         opt_g.zero_grad(set_to_none=True)
-        fake = net_g(z, a)
-        g_adv = losses.wgan_generator_loss(net_d(fake, a))
-        cls_loss = classification_loss(classifier, fake, y_local)
+        with precision_autocast(a.device, config.precision):
+            fake = net_g(z, a)
+            g_adv = losses.wgan_generator_loss(net_d(fake, a))
+            cls_loss = classification_loss(classifier, fake, y_local)
         (g_adv + config.cls_weight * cls_loss).backward()
         opt_g.step()
     finally:
@@ -157,6 +159,7 @@ def train(
     Statistics stay on the device; the epoch's means are synced once per epoch.
     """
     check_same_device(data.device, device)
+    check_precision(config.precision, device)
     noise_dim = config.noise_dim(data.attr_dim)
     classes, remap = training_class_map(data.train_y, data.num_classes)
     init_rng = init_stream(config.seed)
@@ -192,28 +195,30 @@ def train(
         config.critic_iter,
     )
     history: list[dict[str, float]] = []
-    epoch_stats = EpochStats(device, critic=CRITIC_STATS, generator=GENERATOR_STATS)
-    for epoch in range(config.nepoch):
-        net_g.train()
-        net_d.train()
-        for _ in range(iters):
-            for _ in range(config.critic_iter):
-                y, a, stats = critic_step(net_g, net_d, opt_d, data, config=config, noise_dim=noise_dim, rng=rng)
-                epoch_stats.add("critic", stats)
-            g_stats = generator_step(
-                net_g, net_d, classifier, opt_g, y_local=remap[y], a=a, config=config, noise_dim=noise_dim, rng=rng
+    with tf32_allowed(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
+        epoch_stats = EpochStats(device, critic=CRITIC_STATS, generator=GENERATOR_STATS)
+        for epoch in range(config.nepoch):
+            net_g.train()
+            net_d.train()
+            for _ in range(iters):
+                for _ in range(config.critic_iter):
+                    y, a, stats = critic_step(net_g, net_d, opt_d, data, config=config, noise_dim=noise_dim, rng=rng)
+                    epoch_stats.add("critic", stats)
+                g_stats = generator_step(
+                    net_g, net_d, classifier, opt_g, y_local=remap[y], a=a, config=config, noise_dim=noise_dim, rng=rng
+                )
+                epoch_stats.add("generator", g_stats)
+            stats_row = epoch_stats.close(epoch + 1, config.method)  # history epochs are 1-based
+            history.append(stats_row)
+            log.info(
+                "epoch %d/%d  D %.4f  W %.4f  GP %.4f  G_adv %.4f  cls %.4f",
+                epoch + 1,
+                config.nepoch,
+                *(stats_row[name] for name in CRITIC_STATS + GENERATOR_STATS),
             )
-            epoch_stats.add("generator", g_stats)
-        stats_row = epoch_stats.close(epoch + 1, config.method)  # history epochs are 1-based
-        history.append(stats_row)
-        log.info(
-            "epoch %d/%d  D %.4f  W %.4f  GP %.4f  G_adv %.4f  cls %.4f",
-            epoch + 1,
-            config.nepoch,
-            *(stats_row[name] for name in CRITIC_STATS + GENERATOR_STATS),
-        )
-        if progress is not None:
-            progress(epoch + 1, config.nepoch)
+            if progress is not None:
+                progress(epoch + 1, config.nepoch)
+
     return envelope(
         method=config.method,
         version=FORMAT_VERSION,
