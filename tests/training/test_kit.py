@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from zsl_pipeline.training.checkpoint import check_format, envelope, load_checkpoint, save_checkpoint
-from zsl_pipeline.training.device import autocast, resolve_device, same_device
+from zsl_pipeline.training.device import precision_autocast, resolve_device, same_device
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.training.streams import EVAL_SEED_OFFSET, eval_stream, init_stream, training_stream
 
@@ -66,5 +66,5 @@ def test_devices_and_autocast_on_the_cpu():
         assert resolve_device("auto") == CPU
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
-    with autocast(CPU, True, "bfloat16"):
+    with precision_autocast(CPU, "bf16"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32  # the CPU path stays fp32

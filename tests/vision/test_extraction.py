@@ -69,7 +69,6 @@ def test_empty_input_and_config_checks(backbone):
 
 
 def test_precision_is_checked_against_the_stage_and_the_device():
-    from zsl_pipeline.vision import stages
     from zsl_pipeline.vision.finetune import FinetuneConfig
     from zsl_pipeline.vision.inversion import InversionConfig
 
@@ -81,4 +80,4 @@ def test_precision_is_checked_against_the_stage_and_the_device():
             config(precision="fp16")  # training would need a grad scaler
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="'bf16' needs a CUDA device"):
-            stages.extract_features(None, ExtractionConfig(precision="bf16"), torch.device("cpu"))
+            extract_features([], ExtractionConfig(precision="bf16"), torch.device("cpu"))

@@ -60,7 +60,7 @@ def gzsl_metrics(
     return torch.stack([acc_s, acc_u, harmonic_mean(acc_s, acc_u).to(acc_s.device)])
 
 
-def report_names(metrics: Mapping[str, float], prefix: str = "") -> dict[str, float]:
-    """``{zsl_t1, gzsl_u, gzsl_s, gzsl_h}`` from a mapping holding ``prefix + zsl_accuracy``,
+def report_names(metrics: Mapping[str, float]) -> dict[str, float]:
+    """``{zsl_t1, gzsl_u, gzsl_s, gzsl_h}`` from a mapping holding ``zsl_accuracy``,
     ``acc_unseen``, ``acc_seen`` and ``harmonic_mean`` (fractions, as they are)."""
-    return {name: metrics[prefix + key] for key, name in REPORT_NAMES.items()}
+    return {name: metrics[key] for key, name in REPORT_NAMES.items()}

@@ -1,7 +1,7 @@
 """The training kit every loop uses (no kedro, no mlflow, no method).
 
 * :mod:`~zsl_pipeline.training.features`: the preprocessed feature tensors of a dataset;
-* :mod:`~zsl_pipeline.training.device`: device choice and autocast;
+* :mod:`~zsl_pipeline.training.device`: device choice and the precisions;
 * :mod:`~zsl_pipeline.training.streams`: seeded init, training and evaluation generators;
 * :mod:`~zsl_pipeline.training.stats`: device-side per-epoch statistics and the history shape;
 * :mod:`~zsl_pipeline.training.checkpoint`: the checkpoint envelope, atomic save, safe load;
@@ -9,7 +9,7 @@
 """
 
 from zsl_pipeline.training.checkpoint import cpu_copy, envelope, load_checkpoint, save_checkpoint
-from zsl_pipeline.training.device import autocast, resolve_device, same_device
+from zsl_pipeline.training.device import check_precision, precision_autocast, resolve_device, same_device
 from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
@@ -20,13 +20,14 @@ __all__ = [
     "EpochProgressBar",
     "EpochStats",
     "FeatureTensors",
-    "autocast",
+    "check_precision",
     "cpu_copy",
     "envelope",
     "eval_stream",
     "history_columns",
     "init_stream",
     "load_checkpoint",
+    "precision_autocast",
     "prepare_features",
     "resolve_device",
     "same_device",

@@ -7,9 +7,6 @@ from typing import ContextManager, Iterator
 
 import torch
 
-#: Autocast dtypes by name (the names the parameter files use).
-AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA when present, else CPU; anything else is passed to ``torch.device``."""
@@ -40,20 +37,13 @@ def check_same_device(data_device: torch.device, device: torch.device, what: str
         raise ValueError(f"features are on {data_device} but {what} was asked to run on {device}")
 
 
-def autocast(device: torch.device, enabled: bool, dtype: str) -> ContextManager:
-    """Autocast to ``dtype`` (a key of :data:`AMP_DTYPES`) on CUDA when ``enabled``; a no-op
-    context elsewhere, so the CPU path always runs float32."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=AMP_DTYPES[dtype])
-    return contextlib.nullcontext()
-
-
 #: Numeric precision of a run: ``fp32`` (the references'), TF32 matmuls and convolutions, or
 #: autocast to bfloat16 / float16. Anything but fp32 needs CUDA.
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 #: The precisions a training loop offers: fp16 would need loss scaling (a grad scaler).
 TRAINING_PRECISIONS = ("fp32", "tf32", "bf16")
-_AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
+#: The precisions that autocast, and their dtypes.
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -71,8 +61,11 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 
 def precision_autocast(device: torch.device, precision: str) -> ContextManager:
-    """Autocast for ``bf16`` / ``fp16`` on CUDA; a no-op for fp32 and tf32 (and on the CPU)."""
-    return autocast(device, precision in _AUTOCAST, _AUTOCAST.get(precision, "bfloat16"))
+    """Autocast for ``bf16`` / ``fp16`` on CUDA; a no-op for fp32 and tf32, and on the CPU, which
+    always runs float32."""
+    if precision in AUTOCAST_DTYPES and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=AUTOCAST_DTYPES[precision])
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

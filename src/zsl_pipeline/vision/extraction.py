@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.images import load_image  # the one image reader; tests spy on it here
-from zsl_pipeline.training.device import PRECISIONS, precision_autocast, tf32_allowed
+from zsl_pipeline.training.device import PRECISIONS, check_precision, precision_autocast, tf32_allowed
 from zsl_pipeline.vision.backbone import (
     DEFAULT_CROP,
     DEFAULT_INIT_SEED,
@@ -111,6 +111,7 @@ def extract_features(
     built from ``config.weights``.
     """
     device = torch.device(device)
+    check_precision(config.precision, device)
     paths = tuple(str(p) for p in image_paths)
     out = np.empty((len(paths), FEATURE_DIM), dtype=np.float32)
     if not paths:

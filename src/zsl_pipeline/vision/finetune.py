@@ -32,7 +32,12 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.training.device import TRAINING_PRECISIONS, precision_autocast, tf32_allowed
+from zsl_pipeline.training.device import (
+    TRAINING_PRECISIONS,
+    check_precision,
+    precision_autocast,
+    tf32_allowed,
+)
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import (
     BLOCK_NAMES,
@@ -242,6 +247,7 @@ def finetune_backbone(
     one entry per epoch: ``epoch``, ``loss``, ``train_accuracy``, ``seconds``.
     """
     device = torch.device(device)
+    check_precision(config.precision, device)
     train_idx = seen_training_indices(ds)
     if train_idx.size < MIN_BATCH:
         raise ValueError(f"{ds.name}: fine-tuning needs at least {MIN_BATCH} trainval images")

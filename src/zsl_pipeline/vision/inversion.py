@@ -20,7 +20,12 @@ import torch
 from torch import nn
 
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
-from zsl_pipeline.training.device import TRAINING_PRECISIONS, precision_autocast, tf32_allowed
+from zsl_pipeline.training.device import (
+    TRAINING_PRECISIONS,
+    check_precision,
+    precision_autocast,
+    tf32_allowed,
+)
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
 from zsl_pipeline.vision.inversion_models import (
@@ -180,6 +185,7 @@ def train_inversion(
         discriminator's mean P(real) on real and on fake pairs.
     """
     device = torch.device(device)
+    check_precision(config.precision, device)
     feats = torch.as_tensor(np.asarray(features, dtype=np.float32))
     imgs = as_image_tensor(images, config.image_size)
     n = feats.shape[0]

@@ -27,7 +27,6 @@ from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.images import load_image
 from zsl_pipeline.methods.tfvaegan.models import generate
 from zsl_pipeline.methods.tfvaegan.stages import load_models
-from zsl_pipeline.training.device import check_precision
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.vision import finetune, inversion
 from zsl_pipeline.vision.backbone import DEFAULT_INIT_SEED
@@ -63,7 +62,6 @@ def finetune_backbone(
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the last block(s) + a head on seen-class trainval images only, starting from the
     extraction backbone (``weights``); returns (fine-tuned checkpoint, per-epoch history)."""
-    check_precision(config.precision, device)
     return finetune.finetune_backbone(ds, config, device, extraction_backbone(weights, init_seed))
 
 
@@ -75,7 +73,6 @@ def extract_features(
 ) -> ZeroShotDataset:
     """ResNet-101 average-pooled features of every image: with the fine-tuned backbone when
     given, else with ``config.weights``."""
-    check_precision(config.precision, device)
     if finetuned is None:
         return extract_dataset_features(ds, config, device)
     return extract_dataset_features(ds, config, device, backbone=extraction_backbone(config.weights, finetuned=finetuned))
@@ -94,7 +91,6 @@ def train_inversion(
     perceptual loss uses the extraction backbone (the fine-tuned one when the features came from it)."""
     if ds.image_paths is None:
         raise ValueError(f"dataset '{ds.name}' has no images to invert to")
-    check_precision(config.precision, device)
     backbone = extraction_backbone(weights, init_seed, finetuned)
     features = prepare_features(ds, torch.device("cpu")).transform(ds.features).numpy()
     images = load_images(ds.image_paths, config.image_size)

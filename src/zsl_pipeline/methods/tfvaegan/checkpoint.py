@@ -12,13 +12,11 @@ import torch
 
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
-from zsl_pipeline.training.checkpoint import check_format, checkpoint_format, envelope
+from zsl_pipeline.training.checkpoint import check_format, envelope
 
 METHOD = "tfvaegan"
 #: Version of the checkpoint layout; bump when it changes.
 FORMAT_VERSION = 1
-#: Format tag stored in every TF-VAEGAN checkpoint.
-CHECKPOINT_FORMAT = checkpoint_format(METHOD, FORMAT_VERSION)
 #: Config fields that do not change the training trajectory, so they may differ on resume.
 RESUME_FREE_FIELDS = frozenset(
     {
