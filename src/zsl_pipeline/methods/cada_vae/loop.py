@@ -37,7 +37,7 @@ from zsl_pipeline.training.device import check_precision, check_same_device, pre
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2
 from zsl_pipeline.training.stats import EpochStats
-from zsl_pipeline.training.streams import init_stream, training_stream
+from zsl_pipeline.training.streams import init_stream, randperm, training_stream
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,14 @@ def initial_state(
 
     The init draws from a CPU generator seeded with ``config.seed`` (``init_stream``: the same
     weights on any device), the networks are then moved to ``device``; the training stream is a
-    ``device`` generator seeded from that generator's next draw, as TF-VAEGAN's and the WGANs'.
+    generator seeded from that generator's next draw, on ``device`` (or on the CPU with
+    ``config.noise_device = "cpu"``), as TF-VAEGAN's and the WGANs'.
     """
     init_rng = init_stream(config.seed)
     models = build_models(
         config, feature_dim=feature_dim, attr_dim=attr_dim, device=torch.device("cpu"), generator=init_rng
     ).to(device)
-    return models, training_stream(init_rng, device)
+    return models, training_stream(init_rng, device, config.noise_device)
 
 
 def train(
@@ -132,7 +133,7 @@ def train(
             factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
             beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
             for _ in range(iters):
-                idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
+                idx = randperm(data.ntrain, rng, device)[: config.batch_size]
                 x = data.train_x[idx]
                 a = data.class_embeddings[data.train_y[idx]]
                 with precision_autocast(device, config.precision):
