@@ -22,6 +22,7 @@ from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.run import train_stage
 from zsl_pipeline.methods.tfvaegan.validation import select_nepoch
+from zsl_pipeline.training.checkpoint import cpu_copy
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
@@ -147,13 +148,14 @@ def train_classifiers(
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
     """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8), ``classifier_*`` from
-    ``overrides``. Returns (the classifiers' state dicts, both protocols' results with the
-    per-class accuracies, the per-epoch classifier history columns)."""
+    ``overrides``. Returns (the classifiers' state dicts as CPU copies, so the saved file loads
+    on a machine without the training device, both protocols' results with the per-class
+    accuracies, the per-epoch classifier history columns)."""
     result = classify_synthetic(checkpoint, ds, synthetic, device, overrides)
     classifiers = {
         "input_mode": result.input_mode,
-        "zsl": result.zsl_classifier.state_dict(),
-        "gzsl": result.gzsl_classifier.state_dict(),
+        "zsl": cpu_copy(result.zsl_classifier.state_dict()),
+        "gzsl": cpu_copy(result.gzsl_classifier.state_dict()),
     }
     results = {
         "final": vars(result.final),
