@@ -33,7 +33,7 @@ SPEC = {
 COMMON = dict(batch_size=64, critic_iter=5, lambda1=10.0, adaptive_lambda=True, feedback_loop=2, beta1=0.5,
               encoder_hidden=4096, ngh=4096, ndh=4096, classifier_epochs=25, classifier_input="x_dec_h",
               use_feedback=True, use_decoder=True, eval_every=1, latent_size=None, classifier_batch_size=None,
-              precision="fp32")
+              precision="fp32", noise_device="device")
 
 
 def _config(env: str) -> TFVAEGANConfig:

@@ -5,10 +5,20 @@ import math
 import pytest
 import torch
 
+from zsl_pipeline.models.classifier import LinearLogSoftmax
 from zsl_pipeline.training.checkpoint import check_format, envelope, load_checkpoint, save_checkpoint
 from zsl_pipeline.training.device import precision_autocast, resolve_device, same_device
 from zsl_pipeline.training.stats import EpochStats, history_columns
-from zsl_pipeline.training.streams import EVAL_SEED_OFFSET, eval_stream, init_stream, training_stream
+from zsl_pipeline.training.streams import (
+    EVAL_SEED_OFFSET,
+    eval_stream,
+    init_stream,
+    rand,
+    randn,
+    randperm,
+    stream_device,
+    training_stream,
+)
 
 CPU = torch.device("cpu")
 
@@ -42,6 +52,36 @@ def test_streams_are_seeded_and_independent():
     ta, tb = training_stream(a, CPU), training_stream(b, CPU)
     assert ta.initial_seed() == tb.initial_seed() != 5
     assert eval_stream(5, CPU, epoch=2).initial_seed() == 5 + EVAL_SEED_OFFSET + 2
+
+
+def test_noise_device_puts_the_streams_on_the_cpu_whatever_the_training_device():
+    assert stream_device("cpu") == stream_device("cpu", "cpu") == CPU
+    assert stream_device("meta", "cpu") == CPU and stream_device("meta") == torch.device("meta")
+    assert training_stream(init_stream(5), "meta", "cpu").device == CPU
+    assert eval_stream(5, "meta", epoch=1, noise_device="cpu").device == CPU
+    with pytest.raises(ValueError, match="noise_device must be one of"):
+        stream_device(CPU, "gpu")
+
+
+def test_draws_are_made_on_the_generators_device_and_moved():
+    """The helpers draw what torch draws on the generator's device (so the default, generator on
+    the training device, is unchanged), then move the draw to the device asked for; a CPU
+    generator serves any device (``meta`` stands in for a GPU here)."""
+    def gen():
+        return torch.Generator().manual_seed(3)
+
+    assert torch.equal(randn((4, 2), gen(), CPU), torch.randn((4, 2), generator=gen()))
+    assert torch.equal(rand((4, 1), gen(), CPU), torch.rand((4, 1), generator=gen()))
+    assert torch.equal(randperm(7, gen(), CPU), torch.randperm(7, generator=gen()))
+    assert randn((4, 2), gen(), CPU, dtype=torch.float64).dtype == torch.float64
+    on_meta = randn((4, 2), gen(), "meta")
+    assert on_meta.device.type == "meta" and on_meta.shape == (4, 2)
+    assert randperm(7, gen(), "meta").device.type == "meta"
+    # a classifier initialised from a CPU generator, then moved: same weights as one built on the CPU
+    moved = LinearLogSoftmax(5, 3, generator=gen(), device="meta")
+    assert moved.fc.weight.device.type == "meta"
+    on_cpu = LinearLogSoftmax(5, 3, generator=gen(), device=CPU)
+    assert torch.equal(on_cpu.fc.weight, LinearLogSoftmax(5, 3, generator=gen()).fc.weight)
 
 
 def test_envelope_holds_cpu_copies_and_round_trips(tmp_path):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from device_checks import saved_devices, tensor_devices
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.vision import extraction
 from zsl_pipeline.vision.backbone import build_backbone
@@ -124,3 +127,29 @@ def test_same_seed_same_result(tmp_path, backbone):
     second, h2 = finetune_backbone(ds, config, "cpu", backbone)
     assert h1["loss"] == h2["loss"]
     assert all(torch.equal(v, second["state_dict"][k]) for k, v in first["state_dict"].items())
+
+
+def test_seeding_leaves_the_callers_gpu_generators_alone(tmp_path, backbone, monkeypatch):
+    """The random init and fine-tuning seed the CPU's generator inside ``fork_rng(devices=[])``;
+    ``torch.manual_seed`` would also reseed every GPU's generator, which fork_rng does not
+    restore, so a CUDA run's global RNG state would change under the caller."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    build_backbone("none")
+    finetune_backbone(make_image_dataset(tmp_path), FinetuneConfig(**{**TINY, "epochs": 1}), "cpu", backbone)
+    assert calls == []
+
+
+@pytest.mark.gpu
+def test_finetuning_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_path, backbone):
+    ds = make_image_dataset(tmp_path)
+    config = FinetuneConfig(**{**TINY, "epochs": 1})
+    for cache in (True, False):
+        checkpoint, history = finetune_backbone(
+            ds, dataclasses.replace(config, cache_frozen_activations=cache), "cuda", backbone
+        )
+        assert np.isfinite(history["loss"]).all()
+        assert tensor_devices(checkpoint) == {"cpu"}  # weights and Adam state alike
+        torch.save(checkpoint, tmp_path / "ft.pt")
+        assert saved_devices(tmp_path / "ft.pt") == {"cpu"}
+        build_backbone(tmp_path / "ft.pt")

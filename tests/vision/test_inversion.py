@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from device_checks import saved_devices, tensor_devices
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
 from zsl_pipeline.vision.backbone import build_backbone
 from zsl_pipeline.vision.inversion import InversionConfig, invert, load_generator, train_inversion
@@ -99,3 +100,29 @@ def test_a_checkpoint_from_before_the_precision_setting_still_loads(pairs, perce
     checkpoint, _ = train_inversion(feats, images, InversionConfig(**TINY), "cpu", perceptual_net=perceptual_net)
     old = {**checkpoint, "config": {**{k: v for k, v in checkpoint["config"].items() if k != "precision"}, "amp": True}}
     assert torch.equal(invert(load_generator(old), feats, "cpu"), invert(load_generator(checkpoint), feats, "cpu"))
+
+
+def test_seeding_leaves_the_callers_gpu_generators_alone(pairs, perceptual_net, monkeypatch):
+    """Inversion training seeds the CPU's generator only (see the fine-tuning test of the same name)."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    train_inversion(*pairs, InversionConfig(**TINY), "cpu", perceptual_net=perceptual_net)
+    assert calls == []
+
+
+@pytest.mark.gpu
+def test_training_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_path, pairs, perceptual_net):
+    feats, images = pairs
+    checkpoint, history = train_inversion(feats, images, InversionConfig(**TINY), "cuda", perceptual_net=perceptual_net)
+    assert math.isfinite(history["generator_loss"][0])
+    assert tensor_devices(checkpoint) == {"cpu"}  # networks and both Adam states
+    torch.save(checkpoint, tmp_path / "inv.pt")
+    assert saved_devices(tmp_path / "inv.pt") == {"cpu"}
+    generator = load_generator(torch.load(tmp_path / "inv.pt", weights_only=True))
+    images_cpu = invert(generator, feats, "cpu")
+    torch.testing.assert_close(invert(generator, feats, "cuda"), images_cpu, atol=1e-4, rtol=0)
+    scores = image_space_scores(
+        images_cpu, np.array([0, 1, 0, 1]), images, np.array([0, 0, 1, 1]), perceptual_net=perceptual_net,
+        device="cuda",
+    )
+    assert np.isfinite(scores["l1"]).all() and np.isfinite(scores["perceptual"]).all()

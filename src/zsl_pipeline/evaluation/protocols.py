@@ -20,6 +20,7 @@ from zsl_pipeline.evaluation.metrics import gzsl_metrics, mean_per_class_accurac
 from zsl_pipeline.evaluation.synthesis import CHUNK_ROWS, ClassifierSets
 from zsl_pipeline.models.classifier import LinearLogSoftmax
 from zsl_pipeline.training.optim import adam
+from zsl_pipeline.training.streams import randperm
 
 if TYPE_CHECKING:  # type only
     from zsl_pipeline.training.features import FeatureTensors
@@ -88,9 +89,9 @@ def batch_stream(
 ) -> Tensor:
     """(num_batches, batch_size) sample indices: consecutive full-size chunks of a stream of
     fresh permutations — exactly the reference's ``next_batch`` (a batch that runs past the end
-    of one shuffle is completed from the next shuffle)."""
+    of one shuffle is completed from the next shuffle), drawn on ``generator``'s device."""
     needed = num_batches * batch_size
-    perms = [torch.randperm(n, generator=generator, device=device) for _ in range(math.ceil(needed / n))]
+    perms = [randperm(n, generator, device) for _ in range(math.ceil(needed / n))]
     return torch.cat(perms)[:needed].view(num_batches, batch_size)
 
 

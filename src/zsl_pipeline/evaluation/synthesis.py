@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:  # type only: evaluation does not depend on training at import time
+from zsl_pipeline.training.streams import randn
+
+if TYPE_CHECKING:  # type only
     from zsl_pipeline.training.features import FeatureTensors
 
 #: Rows per forward pass in synthesis and transforms (bounds memory, results unchanged).
@@ -30,13 +32,14 @@ def synthesize_classes(
     """``n_per_class`` features for every class in ``classes`` (global ids), class-major.
 
     ``generate(z, a)`` maps noise and class embeddings to features. All noise, z ~ N(0, I), is
-    drawn from ``rng`` up front (so chunking does not change the result). Returns float32
-    (features, labels) on ``device`` (default: the embeddings' device).
+    drawn from ``rng`` up front, on ``rng``'s device (so chunking does not change the result, and
+    a CPU generator serves a GPU run). Returns float32 (features, labels) on ``device`` (default:
+    the embeddings' device).
     """
     device = class_embeddings.device if device is None else device
     labels = classes.to(device=device, dtype=torch.long).repeat_interleave(n_per_class)  # (n·k,)
     attrs = class_embeddings.to(device)[labels]
-    z = torch.randn((labels.shape[0], noise_dim), generator=rng, device=rng.device).to(device)
+    z = randn((labels.shape[0], noise_dim), rng, device)
     parts = [generate(z[i : i + CHUNK_ROWS], attrs[i : i + CHUNK_ROWS]) for i in range(0, labels.shape[0], CHUNK_ROWS)]
     return torch.cat(parts).float(), labels
 

@@ -125,7 +125,7 @@ def evaluate_runs(
         data = prepared_data(method, ds, n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
-        gen = eval_stream(seed, device)
+        gen = eval_stream(seed, device, noise_device=getattr(config, "noise_device", "device"))
         sets = method.classifier_sets(checkpoint, data, device, gen)
         gzsl_config, zsl_config = method.classifier_configs(config)
         result = fit_protocols(sets, data, gzsl_config, zsl_config, gen)

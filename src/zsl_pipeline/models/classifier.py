@@ -13,7 +13,9 @@ class LinearLogSoftmax(nn.Module):
     """Linear(in_dim -> num_classes) followed by LogSoftmax; trained with NLL (§2.8).
 
     Initialised N(0, 0.02²), bias 0 (the reference's ``weights_init``), drawing from
-    ``generator``, which must live on ``device`` (the layer is created there directly).
+    ``generator``: the layer is created on the generator's device, initialised there, then moved
+    to ``device`` (default: stays there), so a CPU generator can initialise a GPU classifier
+    (``noise_device: cpu``). Without a generator it is created on ``device`` (default: the CPU).
     """
 
     def __init__(
@@ -24,8 +26,10 @@ class LinearLogSoftmax(nn.Module):
         device: torch.device | None = None,
     ):
         super().__init__()
-        self.fc = linear(in_dim, num_classes, device=device)
+        self.fc = linear(in_dim, num_classes, device=generator.device if generator is not None else device)
         init_linear(self, generator, std=INIT_STD)
+        if device is not None:
+            self.to(device)
 
     def forward(self, x: Tensor) -> Tensor:
         """Return log-probabilities (B, num_classes)."""

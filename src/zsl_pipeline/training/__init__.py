@@ -2,7 +2,8 @@
 
 * :mod:`~zsl_pipeline.training.features`: the preprocessed feature tensors of a dataset;
 * :mod:`~zsl_pipeline.training.device`: device choice and the precisions;
-* :mod:`~zsl_pipeline.training.streams`: seeded init, training and evaluation generators;
+* :mod:`~zsl_pipeline.training.streams`: seeded init, training and evaluation generators, and the
+  draws that land on the training device whatever device the generator is on (``noise_device``);
 * :mod:`~zsl_pipeline.training.stats`: device-side per-epoch statistics and the history shape;
 * :mod:`~zsl_pipeline.training.checkpoint`: the checkpoint envelope, atomic save, safe load;
 * :mod:`~zsl_pipeline.training.progress`: the progress bar.
@@ -13,13 +14,21 @@ from zsl_pipeline.training.device import check_precision, precision_autocast, re
 from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
-from zsl_pipeline.training.streams import EVAL_SEED_OFFSET, eval_stream, init_stream, training_stream
+from zsl_pipeline.training.streams import (
+    EVAL_SEED_OFFSET,
+    NOISE_DEVICES,
+    eval_stream,
+    init_stream,
+    stream_device,
+    training_stream,
+)
 
 __all__ = [
     "EVAL_SEED_OFFSET",
     "EpochProgressBar",
     "EpochStats",
     "FeatureTensors",
+    "NOISE_DEVICES",
     "check_precision",
     "cpu_copy",
     "envelope",
@@ -32,5 +41,6 @@ __all__ = [
     "resolve_device",
     "same_device",
     "save_checkpoint",
+    "stream_device",
     "training_stream",
 ]

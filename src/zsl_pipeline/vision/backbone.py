@@ -124,7 +124,9 @@ def imagenet_cache_path() -> Path:
 def _random_resnet(init_seed: int) -> nn.Module:
     # fork_rng: a reproducible init without touching the caller's global RNG state.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+        # the CPU's generator only: torch.manual_seed would also reseed every GPU's, which
+        # fork_rng(devices=[]) does not restore (the caller's CUDA RNG state would change)
+        torch.default_generator.manual_seed(init_seed)
         return resnet101(weights=None)
 
 

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.training.checkpoint import cpu_copy
 from zsl_pipeline.training.device import (
     TRAINING_PRECISIONS,
     check_precision,
@@ -269,7 +270,9 @@ def finetune_backbone(
     epoch_stats = EpochStats(device, dtype=torch.float64, train=("loss", "train_accuracy"))
     # seeded, without touching the caller's RNG; TF32 only when asked for
     with torch.random.fork_rng(devices=[]), tf32_allowed(config.precision == "tf32"):
-        torch.manual_seed(config.seed)
+        # the CPU's generator only: torch.manual_seed would also reseed every GPU's, which
+        # fork_rng(devices=[]) does not restore (the caller's CUDA RNG state would change)
+        torch.default_generator.manual_seed(config.seed)
         head = nn.Linear(FEATURE_DIM, seen.size).to(device)
         optimizer = torch.optim.Adam(
             [
@@ -328,7 +331,7 @@ def finetune_backbone(
         "seen_classes": [int(c) for c in seen],
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "head_state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()},
-        "optimizer_state_dict": optimizer.state_dict(),
+        "optimizer_state_dict": cpu_copy(optimizer.state_dict()),  # loads on a machine without the GPU
         "epoch": config.epochs,
         "history": history_columns(rows),
     }

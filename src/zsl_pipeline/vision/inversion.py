@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
+from zsl_pipeline.training.checkpoint import cpu_copy
 from zsl_pipeline.training.device import (
     TRAINING_PRECISIONS,
     check_precision,
@@ -206,7 +207,9 @@ def train_inversion(
     )
     # seeded, without touching the caller's RNG; TF32 only when asked for
     with torch.random.fork_rng(devices=[]), tf32_allowed(config.precision == "tf32"):
-        torch.manual_seed(config.seed)
+        # the CPU's generator only: torch.manual_seed would also reseed every GPU's, which
+        # fork_rng(devices=[]) does not restore (the caller's CUDA RNG state would change)
+        torch.default_generator.manual_seed(config.seed)
         generator, discriminator = build_networks(config, feature_dim=feats.shape[1])
         generator, discriminator = generator.to(device), discriminator.to(device)
         betas = (config.beta1, config.beta2)
@@ -278,8 +281,9 @@ def train_inversion(
         "feature_dim": int(feats.shape[1]),
         "generator_state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
         "discriminator_state_dict": {k: v.detach().cpu() for k, v in discriminator.state_dict().items()},
-        "generator_optimizer_state_dict": opt_g.state_dict(),
-        "discriminator_optimizer_state_dict": opt_d.state_dict(),
+        # CPU copies, as the state dicts above: the checkpoint loads on a machine without the GPU
+        "generator_optimizer_state_dict": cpu_copy(opt_g.state_dict()),
+        "discriminator_optimizer_state_dict": cpu_copy(opt_d.state_dict()),
         "epoch": config.epochs,
         "history": history_columns(rows),
     }

@@ -28,6 +28,7 @@ from zsl_pipeline.data.images import load_image
 from zsl_pipeline.methods.tfvaegan.models import generate
 from zsl_pipeline.methods.tfvaegan.stages import load_models
 from zsl_pipeline.training.features import prepare_features
+from zsl_pipeline.training.streams import randn
 from zsl_pipeline.vision import finetune, inversion
 from zsl_pipeline.vision.backbone import DEFAULT_INIT_SEED
 from zsl_pipeline.vision.extraction import ExtractionConfig, extract_dataset_features, extraction_backbone
@@ -121,8 +122,8 @@ def invert_features(
     picks = np.array([rng.choice(test_unseen[ds.labels[test_unseen] == c]) for c in classes])
 
     real_feats = data.transform(ds.features[picks])
-    gen = torch.Generator(device=device).manual_seed(seed)
-    z = torch.randn((classes.size, models.encoder.linear_means.out_features), generator=gen, device=device)
+    gen = torch.Generator().manual_seed(seed)  # on the CPU: the same latents, hence the same figure, on any device
+    z = randn((classes.size, models.encoder.linear_means.out_features), gen, device)
     attrs = data.class_embeddings[torch.as_tensor(classes, device=device)]
     with torch.no_grad():
         plain = generate(models, z, attrs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+import zsl_pipeline.methods.cada_vae.loop as cada_loop
 from zsl_pipeline.methods.cada_vae.config import CADAVAEConfig
 from zsl_pipeline.methods.cada_vae.loop import train
 from zsl_pipeline.methods.cada_vae.method import (
@@ -34,6 +36,7 @@ from zsl_pipeline.methods.cada_vae.models import (
 )
 from zsl_pipeline.pipelines.params import CADAVAEParams
 from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.streams import init_stream, training_stream
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 LN2 = math.log(2.0)
@@ -348,6 +351,32 @@ def test_training_is_deterministic_and_finite(tiny_run):
     assert again["history"] == history and _same_state(again["models"], checkpoint["models"])
     other = train(data, replace(TINY, seed=12), CPU)
     assert not _same_state(other["models"], checkpoint["models"])
+
+
+def test_initial_weights_come_from_the_cpu_init_stream(monkeypatch):
+    """The init draws from ``init_stream(seed)`` on the CPU (the same weights on any device; a GPU
+    run starts where a CPU run starts) and the training stream from its next draw, as TF-VAEGAN and
+    the WGANs do; ``train`` starts from exactly these weights."""
+    models, rng = cada_loop.initial_state(TINY, feature_dim=FEAT, attr_dim=ATTR, device=CPU)
+    init_rng = init_stream(TINY.seed)
+    expected = cada_loop.build_models(TINY, feature_dim=FEAT, attr_dim=ATTR, device=CPU, generator=init_rng)
+    assert _same_state(
+        {k: v.state_dict() for k, v in models.networks().items()},
+        {k: v.state_dict() for k, v in expected.networks().items()},
+    )
+    assert torch.equal(rng.get_state(), training_stream(init_rng, CPU).get_state())
+
+    started = []
+    real = cada_loop.initial_state
+
+    def spy(*args, **kwargs):
+        nets, stream = real(*args, **kwargs)
+        started.append({k: copy.deepcopy(v.state_dict()) for k, v in nets.networks().items()})
+        return nets, stream
+
+    monkeypatch.setattr(cada_loop, "initial_state", spy)
+    train(_tiny_data(), replace(TINY, nepoch=1), CPU)
+    assert _same_state(started[0], {k: v.state_dict() for k, v in expected.networks().items()})
 
 
 def test_training_reports_progress_and_divergence():

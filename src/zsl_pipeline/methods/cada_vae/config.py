@@ -9,6 +9,7 @@ from typing import Any
 
 from zsl_pipeline.methods.cada_vae.models import REPARAMETERIZATIONS, Warmup
 from zsl_pipeline.training.device import TRAINING_PRECISIONS
+from zsl_pipeline.training.streams import NOISE_DEVICES
 
 SamplesPerClass = tuple[int, int, int, int]
 #: Fields holding fixed-length tuples (a YAML list is stored as the tuple).
@@ -61,6 +62,10 @@ class CADAVAEConfig:
     seed: int = 0
     #: ``fp32`` (the reference's), or on CUDA ``tf32`` or ``bf16`` (autocast).
     precision: str = "fp32"
+    #: Where the training and evaluation noise is drawn: ``device`` (the training device, the
+    #: default) or ``cpu`` (CPU generators, every draw moved to the device: a GPU run then draws
+    #: exactly what a CPU run of the same seed draws; for comparing the two, ``training.streams``).
+    noise_device: str = "device"
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, problem: str) -> None:
@@ -87,6 +92,7 @@ class CADAVAEConfig:
             need(getattr(self, name) > 0, name, "must be positive")
         need(0 <= self.classifier_beta1 < 1, "classifier_beta1", "must lie in [0, 1)")
         need(self.precision in TRAINING_PRECISIONS, "precision", f"must be one of {TRAINING_PRECISIONS}")
+        need(self.noise_device in NOISE_DEVICES, "noise_device", f"must be one of {NOISE_DEVICES}")
         need(
             self.reparameterization in REPARAMETERIZATIONS,
             "reparameterization",

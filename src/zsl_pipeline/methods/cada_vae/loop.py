@@ -37,6 +37,7 @@ from zsl_pipeline.training.device import check_precision, check_same_device, pre
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2
 from zsl_pipeline.training.stats import EpochStats
+from zsl_pipeline.training.streams import init_stream, randperm, training_stream
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def build_models(
     generator: torch.Generator | None = None,
     initialise: bool = True,
 ) -> CADAVAEModels:
-    """The four networks with the config's widths, built on ``device`` (init from ``generator``)."""
+    """The four networks with the config's widths, built on ``device`` (init from ``generator``,
+    which must live on ``device``)."""
     return build_cada_vae(
         feature_dim=feature_dim,
         attr_dim=attr_dim,
@@ -75,14 +77,32 @@ def build_models(
     )
 
 
+def initial_state(
+    config: CADAVAEConfig, *, feature_dim: int, attr_dim: int, device: torch.device
+) -> tuple[CADAVAEModels, torch.Generator]:
+    """The initialised networks on ``device`` and the training stream, as every method starts.
+
+    The init draws from a CPU generator seeded with ``config.seed`` (``init_stream``: the same
+    weights on any device), the networks are then moved to ``device``; the training stream is a
+    generator seeded from that generator's next draw, on ``device`` (or on the CPU with
+    ``config.noise_device = "cpu"``), as TF-VAEGAN's and the WGANs'.
+    """
+    init_rng = init_stream(config.seed)
+    models = build_models(
+        config, feature_dim=feature_dim, attr_dim=attr_dim, device=torch.device("cpu"), generator=init_rng
+    ).to(device)
+    return models, training_stream(init_rng, device, config.noise_device)
+
+
 def train(
     data: FeatureTensors, config: CADAVAEConfig, device: torch.device, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Train the two VAEs on ``data.train_x`` / ``train_y`` (§3.4); return the checkpoint dict.
 
-    One generator seeded with ``config.seed`` draws the init (image encoder, attribute encoder,
-    image decoder, attribute decoder), then per iteration the batch indices (the first
-    ``batch_size`` of a fresh permutation) and the image then attribute noise. The attribute
+    The init (image encoder, attribute encoder, image decoder, attribute decoder) draws from
+    the CPU init stream of ``config.seed``; per iteration the training stream (:func:`initial_state`)
+    draws the batch indices (the first ``batch_size`` of a fresh permutation) and the image then
+    attribute noise. The attribute
     input of a sample is its label's class embedding. The δ·L_DA term is added only while δ > 0
     (as the reference does; this also keeps sqrt's gradient at 0 out of the early epochs).
     History: per-epoch means of the loss terms and the epoch's factors β, γ, δ.
@@ -91,10 +111,7 @@ def train(
     device = torch.device(device)
     check_same_device(data.device, device)
     check_precision(config.precision, device)
-    rng = torch.Generator(device=device).manual_seed(config.seed)
-    models = build_models(
-        config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device, generator=rng
-    )
+    models, rng = initial_state(config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device)
     optimizer = torch.optim.Adam(
         models.parameters(), lr=config.lr, betas=VAE_BETAS, eps=VAE_EPS, weight_decay=0.0, amsgrad=True
     )
@@ -116,7 +133,7 @@ def train(
             factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
             beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
             for _ in range(iters):
-                idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
+                idx = randperm(data.ntrain, rng, device)[: config.batch_size]
                 x = data.train_x[idx]
                 a = data.class_embeddings[data.train_y[idx]]
                 with precision_autocast(device, config.precision):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zsl_pipeline.models.init import linear  # uninitialised Linear (skip_init)
+from zsl_pipeline.training.streams import randn
 
 #: Gain of the Xavier-uniform weight initialisation (§3.2, ``weights_init``).
 INIT_GAIN = 0.5
@@ -169,7 +170,8 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator, mode:
     """Sample z from the encoder outputs (§3.3).
 
     * ``"reference"`` (the released code's quirk, default): z = μ + exp(logvar) · ε with ONE
-      scalar ε ~ N(0, 1) per sample, drawn as ``torch.randn(B, 1)`` from ``generator`` and
+      scalar ε ~ N(0, 1) per sample, drawn as ``torch.randn(B, 1)`` from ``generator`` (on its
+      own device, then moved to ``mu``'s) and
       broadcast over all latent dims; the scale is exp(logvar), not exp(½·logvar). All samples
       of one input lie on a line through μ along the σ vector.
     * ``"textbook"``: z = μ + exp(½·logvar) ⊙ ε, ε ~ N(0, I) of ``mu``'s shape.
@@ -177,10 +179,10 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator, mode:
     Test-time encoding uses μ alone (no call to this function).
     """
     if mode == "reference":
-        eps = torch.randn(mu.shape[0], 1, generator=generator, device=mu.device, dtype=_noise_dtype(mu))
+        eps = randn((mu.shape[0], 1), generator, mu.device, dtype=_noise_dtype(mu))
         return mu + torch.exp(logvar) * eps
     if mode == "textbook":
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=_noise_dtype(mu))
+        eps = randn(mu.shape, generator, mu.device, dtype=_noise_dtype(mu))
         return mu + torch.exp(0.5 * logvar) * eps
     raise ValueError(f"reparameterisation mode must be one of {REPARAMETERIZATIONS}, got {mode!r}")
 

@@ -13,6 +13,7 @@ import torch
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.training.checkpoint import check_format, envelope
+from zsl_pipeline.training.streams import stream_device
 
 METHOD = "tfvaegan"
 #: Version of the checkpoint layout; bump when it changes.
@@ -69,9 +70,11 @@ def check_resumable(state: Mapping[str, Any], config: TFVAEGANConfig, device: to
     if differ:
         detail = ", ".join(f"{k}: saved {saved.get(k)!r} vs now {current[k]!r}" for k in differ)
         raise ValueError(f"cannot resume: settings that shape training differ ({detail})")
-    if state["rng"]["device_type"] != device.type:
+    stream_type = stream_device(device, config.noise_device).type
+    if state["rng"]["device_type"] != stream_type:
         raise ValueError(
-            f"cannot resume a {state['rng']['device_type']} run on {device.type}: the random streams differ"
+            f"cannot resume a run whose random stream is on {state['rng']['device_type']} with a stream on "
+            f"{stream_type} (device {device.type}, noise_device {config.noise_device}): the random streams differ"
         )
     if state["epochs_completed"] > config.nepoch:
         raise ValueError(

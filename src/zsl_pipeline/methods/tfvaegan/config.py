@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zsl_pipeline.training.device import TRAINING_PRECISIONS
+from zsl_pipeline.training.streams import NOISE_DEVICES
 
 #: Classifier input modes (§2.7): the reference x ⊕ Dec(x) ⊕ h, the paper figure's x ⊕ h, raw x.
 CLASSIFIER_INPUTS = ("x_dec_h", "x_h", "x")
@@ -76,6 +77,10 @@ class TFVAEGANConfig:
     #: Numeric precision: ``fp32`` (the reference's), or on CUDA ``tf32`` (TF32 matmuls) or ``bf16``
     #: (autocast). fp16 is not offered: it would need loss scaling through the gradient penalty.
     precision: str = "fp32"
+    #: Where the training and evaluation noise is drawn: ``device`` (the training device, the
+    #: default) or ``cpu`` (CPU generators, every draw moved to the device: a GPU run then draws
+    #: exactly what a CPU run of the same seed draws; for comparing the two, ``training.streams``).
+    noise_device: str = "device"
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, problem: str) -> None:
@@ -102,6 +107,7 @@ class TFVAEGANConfig:
         need(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = never)")
         need(self.feedback_loop in (1, 2), "feedback_loop", "must be 1 or 2")
         need(self.precision in TRAINING_PRECISIONS, "precision", f"must be one of {TRAINING_PRECISIONS}")
+        need(self.noise_device in NOISE_DEVICES, "noise_device", f"must be one of {NOISE_DEVICES}")
         need(
             self.classifier_input in CLASSIFIER_INPUTS,
             "classifier_input",

@@ -99,13 +99,14 @@ def make_epoch_evaluator(
 ) -> Callable[[int, dict[str, float], TFVAEGANModels], dict[str, float]]:
     """An ``on_epoch`` callback for :func:`train_tfvaegan` returning the flat metrics.
 
-    Each epoch's evaluation draws from its own stream (``eval_stream(seed, device, epoch)``).
+    Each epoch's evaluation draws from its own stream (``eval_stream(seed, device, epoch, noise_device)``).
     ``on_result(epoch, result)`` receives the full :class:`ProtocolResult` (e.g. to keep the
     per-class table of the last epoch, or to log to a tracker).
     """
 
     def on_epoch(epoch: int, stats: dict[str, float], models: TFVAEGANModels) -> dict[str, float]:
-        result = evaluate_tfvaegan(models, data, config, eval_stream(config.seed, device, epoch))
+        generator = eval_stream(config.seed, device, epoch, config.noise_device)
+        result = evaluate_tfvaegan(models, data, config, generator)
         if on_result is not None:
             on_result(epoch, result)
         return result.flat_metrics()

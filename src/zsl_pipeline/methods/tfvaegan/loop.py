@@ -74,7 +74,8 @@ def build_training_state(
     """Models (seeded init, on ``device``), optimisers (§2.4) and the training RNG.
 
     The init draws from a CPU generator seeded with ``config.seed`` (same weights on any
-    device); the training stream is a ``device`` generator seeded from that generator's next draw.
+    device); the training stream is a generator seeded from that generator's next draw, on
+    ``device`` (or on the CPU with ``config.noise_device = "cpu"``).
     """
     latent = config.resolve_latent_size(attr_dim)
     init_rng = init_stream(config.seed)
@@ -87,7 +88,7 @@ def build_training_state(
         ndh=config.ndh,
         generator=init_rng,
     ).to(device)
-    return models, build_optimizers(models, config), training_stream(init_rng, device)
+    return models, build_optimizers(models, config), training_stream(init_rng, device, config.noise_device)
 
 
 def _is_due(epoch: int, every: int, nepoch: int) -> bool:

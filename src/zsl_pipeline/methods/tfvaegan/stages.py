@@ -22,6 +22,7 @@ from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.run import train_stage
 from zsl_pipeline.methods.tfvaegan.validation import select_nepoch
+from zsl_pipeline.training.checkpoint import cpu_copy
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
@@ -94,16 +95,21 @@ def synthesize_unseen_features(
     """``syn_num`` synthetic features per unseen class (one feedback step with δ = a2, §2.7).
 
     Returns CPU tensors ``{"features": (n·syn_num, D), "labels": (n·syn_num,), "rng_state"}`` and
-    ``rng_device`` (the device type the random stream belongs to) in
-    the scaled feature space of the training stage. The RNG is the last epoch's evaluation RNG
+    ``rng_device`` (the device type the random stream belongs to: ``device``'s, or ``cpu`` with
+    ``noise_device: cpu``) in the scaled feature space of the training stage. The RNG is the last epoch's evaluation RNG
     and its state after synthesis is kept, so the classifier stage continues the same stream:
     synthesis + classifiers reproduce the training stage's last-epoch evaluation exactly.
     """
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
-    gen = eval_stream(config.seed, device, int(checkpoint["epochs_completed"]) - 1)
+    gen = eval_stream(config.seed, device, int(checkpoint["epochs_completed"]) - 1, config.noise_device)
     x, y = synthesize_unseen(models, data, config, gen)
-    return {"features": x.cpu(), "labels": y.cpu(), "rng_state": gen.get_state().cpu(), "rng_device": device.type}
+    return {
+        "features": x.cpu(),
+        "labels": y.cpu(),
+        "rng_state": gen.get_state().cpu(),
+        "rng_device": gen.device.type,
+    }
 
 
 def classify_synthetic(
@@ -115,11 +121,12 @@ def classify_synthetic(
 ) -> ProtocolResult:
     """Train the ZSL and GZSL softmax classifiers on the transformed features, both protocols.
 
-    The classifiers continue the random stream of the synthesis stage, which only a generator of
-    the same device type can: synthetic features made on another device type are an error.
+    The classifiers continue the random stream of the synthesis stage, in a generator of the
+    device type it was made on: a CPU stream (a CPU run's, or ``noise_device: cpu``) continues on
+    any device, its draws moved there; a CUDA stream only on CUDA, anything else is an error.
     """
     made_on = synthetic.get("rng_device", "cpu")
-    if made_on != device.type:
+    if made_on not in ("cpu", device.type):
         raise ValueError(
             f"the synthetic features were made on {made_on} and their random stream continues only there: "
             f"run the classifier stage with --params device={made_on}, or rerun synthesis on {device.type} "
@@ -127,7 +134,7 @@ def classify_synthetic(
         )
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
-    gen = torch.Generator(device=device)
+    gen = torch.Generator(device="cpu" if made_on == "cpu" else device)
     gen.set_state(synthetic["rng_state"])
     syn_x, syn_y = synthetic["features"].to(device), synthetic["labels"].to(device)
     return classify(models, data, config, syn_x, syn_y, generator=gen)
@@ -141,13 +148,14 @@ def train_classifiers(
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
     """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8), ``classifier_*`` from
-    ``overrides``. Returns (the classifiers' state dicts, both protocols' results with the
-    per-class accuracies, the per-epoch classifier history columns)."""
+    ``overrides``. Returns (the classifiers' state dicts as CPU copies, so the saved file loads
+    on a machine without the training device, both protocols' results with the per-class
+    accuracies, the per-epoch classifier history columns)."""
     result = classify_synthetic(checkpoint, ds, synthetic, device, overrides)
     classifiers = {
         "input_mode": result.input_mode,
-        "zsl": result.zsl_classifier.state_dict(),
-        "gzsl": result.gzsl_classifier.state_dict(),
+        "zsl": cpu_copy(result.zsl_classifier.state_dict()),
+        "gzsl": cpu_copy(result.gzsl_classifier.state_dict()),
     }
     results = {
         "final": vars(result.final),

@@ -17,6 +17,7 @@ from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels, generate
 from zsl_pipeline.training.device import precision_autocast
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2, adam
+from zsl_pipeline.training.streams import rand, randn, randperm
 
 #: Adam's default betas, which the reference keeps for the encoder only (§2.4, pitfall 6).
 ENCODER_BETAS = (0.9, ADAM_BETA2)
@@ -67,20 +68,20 @@ def update_gp_weight(lam: Tensor, mean_penalty: Tensor) -> Tensor:
 def sample_batch(data: FeatureTensors, batch_size: int, rng: torch.Generator) -> tuple[Tensor, Tensor]:
     """A fresh uniform subset (without replacement) of trainval: features and class embeddings.
 
-    Same as the reference's ``sample()``: ``randperm(ntrain)[:batch]``, drawn on the device.
+    Same as the reference's ``sample()``: ``randperm(ntrain)[:batch]``, drawn on ``rng``'s device.
     """
-    idx = torch.randperm(data.ntrain, generator=rng, device=data.device)[:batch_size]
+    idx = randperm(data.ntrain, rng, data.device)[:batch_size]
     return data.train_x[idx], data.class_embeddings[data.train_y[idx]]
 
 
 def reparameterize(mu: Tensor, logvar: Tensor, rng: torch.Generator) -> Tensor:
     """z = μ + ε ⊙ exp(½ log σ²), ε ~ N(0, I) drawn in fp32 (also under autocast)."""
-    eps = torch.randn(mu.shape, generator=rng, device=mu.device, dtype=torch.float32)
+    eps = randn(mu.shape, rng, mu.device, dtype=torch.float32)
     return mu + eps * torch.exp(0.5 * logvar)
 
 
 def _prior(a: Tensor, latent_dim: int, rng: torch.Generator) -> Tensor:
-    return torch.randn((a.shape[0], latent_dim), generator=rng, device=a.device)
+    return randn((a.shape[0], latent_dim), rng, a.device)
 
 
 def critic_step(
@@ -118,7 +119,7 @@ def critic_step(
             z = _prior(a, models.generator.fc1.in_features - a.shape[1], rng)
         x_fake = generate(models, z, a, feedback_weight=config.a1 if feedback_on else None).float()
     # (4) WGAN-GP critic loss scaled by γ_D; only D is stepped.
-    alpha = torch.rand((x.shape[0], 1), generator=rng, device=x.device)  # one α per sample
+    alpha = rand((x.shape[0], 1), rng, x.device)  # one α per sample
     optimizers.critic.zero_grad(set_to_none=True)
     with ctx():
         d_real, d_fake = models.critic(x, a), models.critic(x_fake, a)

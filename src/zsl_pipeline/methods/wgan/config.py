@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from zsl_pipeline.methods.wgan.models import ARCHITECTURES, INIT_SCHEMES
 from zsl_pipeline.training.device import TRAINING_PRECISIONS
+from zsl_pipeline.training.streams import NOISE_DEVICES
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ class WGANConfig:
     setting: str | None = "gzsl"
     #: ``fp32`` (the references'), or on CUDA ``tf32`` or ``bf16`` (autocast).
     precision: str = "fp32"
+    #: Where the training and evaluation noise is drawn: ``device`` (the training device, the
+    #: default) or ``cpu`` (CPU generators, every draw moved to the device: a GPU run then draws
+    #: exactly what a CPU run of the same seed draws; for comparing the two, ``training.streams``).
+    noise_device: str = "device"
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, problem: str) -> None:
@@ -98,6 +103,7 @@ class WGANConfig:
             need(0 <= getattr(self, name) < 1, name, "must lie in [0, 1)")
         need(self.method in METHOD_NAMES, "method", f"must be one of {METHOD_NAMES}")
         need(self.precision in TRAINING_PRECISIONS, "precision", f"must be one of {TRAINING_PRECISIONS}")
+        need(self.noise_device in NOISE_DEVICES, "noise_device", f"must be one of {NOISE_DEVICES}")
         need(self.architecture in ARCHITECTURES, "architecture", f"must be one of {tuple(ARCHITECTURES)}")
         need(self.init in INIT_SCHEMES, "init", f"must be one of {INIT_SCHEMES}")
         need(

@@ -36,7 +36,7 @@ from zsl_pipeline.training.device import check_precision, check_same_device, pre
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import adam
 from zsl_pipeline.training.stats import EpochStats
-from zsl_pipeline.training.streams import init_stream, training_stream
+from zsl_pipeline.training.streams import init_stream, rand, randn, randperm, training_stream
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def pretrain_classifier(
         batches = [
             idx
             for _ in range(config.pretrain_epochs)
-            for idx in torch.randperm(n, generator=rng, device=x.device).split(bs)
+            for idx in randperm(n, rng, x.device).split(bs)
         ]
     classifier.train()
     for idx in batches:
@@ -99,13 +99,13 @@ def critic_step(
     stats = (d_loss incl. λ·GP, Wasserstein estimate, raw GP), as in :data:`CRITIC_STATS`.
     """
     device = data.device
-    idx = torch.randperm(data.ntrain, generator=rng, device=device)[: config.batch_size]
+    idx = randperm(data.ntrain, rng, device)[: config.batch_size]
     x, y = data.train_x[idx], data.train_y[idx]
     a = data.class_embeddings[y]
-    z = torch.randn((x.shape[0], noise_dim), generator=rng, device=device)
+    z = randn((x.shape[0], noise_dim), rng, device)
     with torch.no_grad(), precision_autocast(device, config.precision):
         fake = net_g(z, a).float()
-    alpha = torch.rand((x.shape[0], 1), generator=rng, device=device)  # one α per sample
+    alpha = rand((x.shape[0], 1), rng, device)  # one α per sample
     opt_d.zero_grad(set_to_none=True)
     with precision_autocast(device, config.precision):
         d_real, d_fake = net_d(x, a), net_d(fake, a)
@@ -133,7 +133,7 @@ def generator_step(
 
     Returns (g_adv = −mean D(G(z,a),a), cls_loss = NLL), as in :data:`GENERATOR_STATS`.
     """
-    z = torch.randn((a.shape[0], noise_dim), generator=rng, device=a.device)
+    z = randn((a.shape[0], noise_dim), rng, a.device)
     net_d.requires_grad_(False)
     try:
         opt_g.zero_grad(set_to_none=True)
@@ -155,7 +155,8 @@ def train(
     checkpoint ``{"method", "config", "models", "history", "feature_dim", "attr_dim"}``.
 
     Init draws from a CPU generator seeded with ``config.seed`` (G, D, classifier, in that order:
-    the same weights on any device); training draws from a ``device`` generator seeded from it.
+    the same weights on any device); training draws from a generator seeded from it, on
+    ``device`` (or on the CPU with ``config.noise_device = "cpu"``).
     Statistics stay on the device; the epoch's means are synced once per epoch.
     """
     check_same_device(data.device, device)
@@ -177,7 +178,7 @@ def train(
     if config.init != "bias_zero":  # LinearLogSoftmax zeroes the bias; redraw for "all_normal" (§7.5)
         init_network(classifier, config.init, init_rng)
     net_g, net_d, classifier = net_g.to(device), net_d.to(device), classifier.to(device)
-    rng = training_stream(init_rng, device)
+    rng = training_stream(init_rng, device, config.noise_device)
 
     pretrain_classifier(classifier, data.train_x, remap[data.train_y], config, rng)
     classifier.requires_grad_(False)  # frozen; gradients still flow through it to G
