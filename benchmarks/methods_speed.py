@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from tfvaegan_speed import CUB, fake_cub, matmul_throughput
 from torch.profiler import ProfilerActivity, profile
 
@@ -35,6 +34,8 @@ ROWS = {"tfvaegan": 128, "clswgan": 192, "zswgan": 192, "filmwgan": 192, "cada_v
 
 
 def cub_config(name: str, nepoch: int):
+    import yaml  # here, not at the top: the device check imports this module where PyYAML may be missing
+
     method = get_method(name)
     params = yaml.safe_load((CONF / f"parameters_{name}.yml").read_text())[name]
     base = method.config_from_params(params).to_dict()
