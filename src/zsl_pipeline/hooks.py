@@ -7,9 +7,20 @@ and switched off with ``--params mlflow.enabled=false``.
 What is logged, by the names of node outputs (so nodes stay free of tracking code):
 
 * all parameters, flattened (``tfvaegan.lr`` ...), and tags for dataset, device and git commit;
+* every training epoch as it finishes (the library's epoch channel, ``training.events``): the
+  epoch's losses, λ, factors and evaluation metrics as ``<stage>.<name>`` at step ``epoch``
+  (``tfvaegan_train.d_loss``, ``clswgan_train.seed0.g_adv``, ``finetune.loss`` ...), so a long
+  run shows its curves while it runs and a crashed run keeps the epochs it finished;
 * ``<name>_metrics`` outputs (nested dicts; numbers kept) as final metrics ``<name>.<key>``;
 * ``*_history`` outputs (``{"epoch": [...], "<name>": [...]}``) as metric histories, one
-  step per epoch;
+  step per epoch, when the run did not already stream that stage (the classifier histories);
+* every loaded catalog input: its load version as the tag ``input_version.<dataset>`` (versioned
+  datasets), and a zero-shot dataset as an MLflow dataset input (name, source file, digest of
+  its arrays);
+* system metrics (CPU, memory, GPU utilisation and memory) with ``mlflow.system_metrics``
+  (``auto``: on when CUDA is present);
+* a node that raises: the run ends ``FAILED``, with the exception as the tag ``error`` and its
+  traceback as the artifact ``error.txt``;
 * ``<method>_runs`` outputs (one record per seed, from the method branches) as a nested MLflow
   run per method and seed, with that run's metrics;
 * matplotlib figures as PNG artifacts;
@@ -20,11 +31,16 @@ What is logged, by the names of node outputs (so nodes stay free of tracking cod
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
 import logging
 import math
 import re
 import subprocess
 import tempfile
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 #: MLflow rejects a parameter value longer than this many characters.
 MAX_PARAM_LENGTH = 6000
+#: ... and a tag value longer than this.
+MAX_TAG_LENGTH = 5000
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -89,6 +107,12 @@ class MlflowHook:
         self._active = False
         self._log_models: set[str] = set()
         self._project_path = Path.cwd()
+        self._run_id: str | None = None
+        self._catalog = None
+        self._streamed: set[str] = set()  # stages whose epochs were logged live
+        self._inputs_seen: set[str] = set()  # datasets already tagged / logged as inputs
+        self._listening = contextlib.ExitStack()
+        self._system_metrics = False
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -106,13 +130,26 @@ class MlflowHook:
         uri = _absolute_sqlite_uri(settings.get("tracking_uri", "sqlite:///mlflow.db"), self._project_path)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(settings.get("experiment", "zsl_pipeline"))
-        run = mlflow.start_run(run_name=run_params.get("pipeline_names", [None])[0] or "__default__")
-        self._active = True
-        self._log_models = set(settings.get("log_models", []))
-        flat = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flatten(params).items()}
-        mlflow.log_params(flat)
         import torch
 
+        system_metrics = system_metrics_enabled(settings.get("system_metrics", "auto"), torch.cuda.is_available())
+        if system_metrics:  # an environment variable of this process: unset again when the run ends
+            mlflow.set_system_metrics_sampling_interval(float(settings.get("system_metrics_interval_s", 10)))
+        self._system_metrics = system_metrics
+        run = mlflow.start_run(
+            run_name=run_params.get("pipeline_names", [None])[0] or "__default__", log_system_metrics=system_metrics
+        )
+        self._active = True
+        self._run_id = run.info.run_id
+        self._catalog = catalog
+        self._streamed = set()
+        self._inputs_seen = set()
+        self._log_models = set(settings.get("log_models", []))
+        from zsl_pipeline.training.events import epoch_listener
+
+        self._listening.enter_context(epoch_listener(self._log_epoch))
+        flat = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flatten(params).items()}
+        mlflow.log_params(flat)
         device = params.get("device", "auto")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -127,6 +164,53 @@ class MlflowHook:
             }
         )
         logger.info("MLflow run %s in %s (open with: mlflow ui --backend-store-uri %s)", run.info.run_id, uri, uri)
+
+    def _log_epoch(self, stage: str, epoch: int, values: Mapping[str, float]) -> None:
+        """The epoch listener: one ``log_metrics`` call per finished epoch, to the pipeline's run."""
+        if not self._active or not values:
+            return
+        try:
+            import mlflow
+
+            metrics = {_metric_name(f"{stage}.{key}"): value for key, value in values.items()}
+            mlflow.log_metrics(metrics, step=epoch, run_id=self._run_id)
+            self._streamed.add(stage)
+        except Exception as exc:  # tracking must never take training down
+            logger.warning("MLflow logging of %s epoch %d failed: %s", stage, epoch, exc)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if not self._active or dataset_name in self._inputs_seen or _is_parameters(dataset_name):
+            return
+        self._inputs_seen.add(dataset_name)
+        try:
+            self._log_input(dataset_name, data)
+        except Exception as exc:  # tracking must never take a run down
+            logger.warning("MLflow logging of input %s failed: %s", dataset_name, exc)
+
+    def _log_input(self, dataset_name: str, data: Any) -> None:
+        """Tag the load version of a versioned input; log a zero-shot dataset as a dataset input."""
+        import mlflow
+
+        dataset = _catalog_dataset(self._catalog, dataset_name)
+        version = dataset.resolve_load_version() if hasattr(dataset, "resolve_load_version") else None
+        if version:
+            mlflow.set_tag(_metric_name(f"input_version.{dataset_name}"), version)
+        from zsl_pipeline.data.contract import ZeroShotDataset
+
+        if isinstance(data, ZeroShotDataset):
+            source = _load_path(dataset) or dataset_name
+            features = data.features if data.features is not None else data.class_embeddings[data.labels]
+            with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways": it is local
+                warnings.simplefilter("ignore", UserWarning)
+                inputs = mlflow.data.from_numpy(
+                    features, targets=data.labels, source=str(source), name=data.name, digest=dataset_digest(data)
+                )
+            mlflow.log_input(
+                inputs,
+                context="training",
+                tags={"catalog_entry": dataset_name, **({"version": version} if version else {})},
+            )
 
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
@@ -149,7 +233,9 @@ class MlflowHook:
                     {_metric_name(k): float(v) for k, v in flatten(value, f"{prefix}.").items() if _is_number(v)}
                 )
             elif short.endswith("_history") and isinstance(value, dict):
-                self._log_history(value, prefix=short[: -len("_history")])
+                prefix = short[: -len("_history")]
+                if prefix not in self._streamed:  # streamed epoch by epoch already: not twice
+                    self._log_history(value, prefix=prefix)
             elif short.endswith("_runs") and isinstance(value, list):
                 self._log_nested_runs(value)
             elif isinstance(value, Figure):
@@ -199,15 +285,96 @@ class MlflowHook:
         self._end("FINISHED")
 
     @hook_impl
-    def on_pipeline_error(self) -> None:
-        self._end("FAILED")
-
-    def _end(self, status: str) -> None:
+    def on_pipeline_error(self, error: Exception) -> None:
         if self._active:
             import mlflow
 
+            try:
+                mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH])
+                text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+                mlflow.log_text(text, "error.txt")
+            except Exception as exc:  # the run still ends FAILED
+                logger.warning("MLflow logging of the error failed: %s", exc)
+        self._end("FAILED")
+
+    def _end(self, status: str) -> None:
+        self._listening.close()
+        if self._active:
+            import mlflow
+
+            # the pipeline's run, even if a nested run was left open by a failure
+            while mlflow.active_run() is not None and mlflow.active_run().info.run_id != self._run_id:
+                mlflow.end_run(status=status)
             mlflow.end_run(status=status)
+            if self._system_metrics:
+                mlflow.set_system_metrics_sampling_interval(None)
             self._active = False
+            self._catalog = None
+
+
+def system_metrics_enabled(setting: Any, cuda_available: bool) -> bool:
+    """``mlflow.system_metrics``: ``auto`` (on when CUDA is present), ``true`` or ``false``.
+
+    Off, with a warning, when psutil (which MLflow's system metrics need) is not installed.
+    """
+    value = str(setting).lower()
+    if value not in ("auto", "true", "false"):
+        raise ValueError(f"parameter 'mlflow.system_metrics': auto, true or false (got {setting!r})")
+    wanted = cuda_available if value == "auto" else value == "true"
+    if wanted and importlib.util.find_spec("psutil") is None:
+        logger.warning("MLflow system metrics are off: psutil is not installed")
+        return False
+    if wanted and cuda_available and importlib.util.find_spec("pynvml") is None:
+        logger.warning("MLflow system metrics without GPU: nvidia-ml-py (pynvml) is not installed")
+    return wanted
+
+
+def dataset_digest(data: Any) -> str:
+    """A content digest of a zero-shot dataset (features, labels, class embeddings, splits, image
+    paths): the hex SHA-256 of their bytes, first 16 characters. One pass over the arrays."""
+    import numpy as np
+
+    sha = hashlib.sha256()
+    parts = [("labels", data.labels), ("class_embeddings", data.class_embeddings)]
+    if data.features is not None:
+        parts.append(("features", data.features))
+    parts += [(f"split.{name}", data.splits[name]) for name in sorted(data.splits)]
+    for name, array in parts:
+        array = np.ascontiguousarray(array)
+        sha.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        sha.update(memoryview(array).cast("B"))
+    if data.image_paths is not None:
+        sha.update("\n".join(data.image_paths).encode())
+    return sha.hexdigest()[:16]
+
+
+def _is_parameters(name: str) -> bool:
+    return name == "parameters" or name.startswith("params:")
+
+
+def _catalog_dataset(catalog: Any, name: str) -> Any:
+    """The catalog's dataset object for ``name`` (None when the catalog cannot say)."""
+    if catalog is None:
+        return None
+    getter = getattr(catalog, "get", None)
+    try:
+        return getter(name) if getter is not None else catalog._get_dataset(name)  # Kedro 1.x, then 0.19
+    except Exception:
+        return None
+
+
+def _load_path(dataset: Any) -> str | None:
+    """The file (or folder) a dataset loaded, where it says: a versioned dataset's load path,
+    else its ``_filepath`` or ``_path``."""
+    try:
+        return str(dataset._get_load_path())
+    except Exception:
+        pass
+    for attribute in ("_filepath", "_path"):
+        value = getattr(dataset, attribute, None)
+        if value is not None:
+            return str(value)
+    return None
 
 
 def _absolute_sqlite_uri(uri: str, root: Path) -> str:

@@ -99,3 +99,175 @@ def test_method_runs_become_nested_runs_per_seed(tmp_path, monkeypatch):
     assert by_name["clswgan-seed1"].metrics["final.gzsl_h"] == 0.75
     assert by_name["clswgan-seed0"].metrics["retrieval.zsr.map"] == 0.5
     assert by_name["clswgan-seed0"].tags["method"] == "clswgan"
+
+
+# ---- live tracking: each finished epoch is in the store while the run goes on ---------------
+
+from pathlib import Path  # noqa: E402
+
+from toy_data import make_toy_dataset  # noqa: E402
+from zsl_pipeline.data import write_xlsa17  # noqa: E402
+from zsl_pipeline.hooks import dataset_digest, system_metrics_enabled  # noqa: E402
+from zsl_pipeline.training.events import epoch_listener  # noqa: E402
+
+TINY_TFVAEGAN = {
+    "nepoch": 3, "syn_num": 10, "encoder_hidden": 16, "ngh": 16, "ndh": 16, "classifier_epochs": 2,
+    "eval_every": 1, "checkpoint_every": 0,
+}  # fmt: skip
+TINY_CLSWGAN = {
+    "ngh": 16, "ndh": 16, "pretrain_epochs": 1, "classifier_epochs": 2, "critic_iter": 2,
+    "settings": {"gzsl": {"nepoch": 3, "syn_num": 10}, "zsl": {"nepoch": 3, "syn_num": 10}},
+}  # fmt: skip
+TINY_CADA = {
+    "image_encoder_hidden": 16, "image_decoder_hidden": 16, "attribute_encoder_hidden": 8,
+    "attribute_decoder_hidden": 8, "nepoch": 3, "samples_per_class_gzsl": [5, 0, 10, 0],
+    "samples_per_class_zsl": [0, 0, 5, 0], "classifier_epochs_gzsl": 2, "classifier_epochs_zsl": 2,
+}  # fmt: skip
+
+
+@pytest.fixture
+def toy_xlsa17(tmp_path) -> Path:
+    root = tmp_path / "xlsa17"
+    write_xlsa17(make_toy_dataset(per_class=12, feature_dim=24), root / "CUB")
+    return root
+
+
+class StoreReader:
+    """An extra epoch listener that, at every epoch k >= 2 of ``stage``, reads the tracking store
+    and records which steps of ``stage.<key>`` are already there (the hook logs epoch k after it)."""
+
+    def __init__(self, db: Path, stage: str, keys: tuple[str, ...]):
+        self.uri, self.stage, self.keys = f"sqlite:///{db}", stage, keys
+        self.seen: dict[int, dict[str, list[tuple[int, float]]]] = {}
+        self.values: dict[int, dict[str, float]] = {}
+
+    def __call__(self, stage: str, epoch: int, values) -> None:
+        if stage != self.stage:
+            return
+        self.values[epoch] = dict(values)
+        if epoch < 2:
+            return
+        run_id = mlflow.active_run().info.run_id
+        client = mlflow.MlflowClient(self.uri)
+        self.seen[epoch] = {
+            key: [(m.step, m.value) for m in client.get_metric_history(run_id, f"{stage}.{key}")] for key in self.keys
+        }
+
+    def check(self, epochs: int) -> None:
+        """Every epoch k >= 2 found epochs 1 .. k-1 in the store, with the values emitted."""
+        assert sorted(self.seen) == list(range(2, epochs + 1)), self.seen
+        for epoch, by_key in self.seen.items():
+            for key, points in by_key.items():
+                assert points == [(k, self.values[k][key]) for k in range(1, epoch)], (epoch, key, points)
+
+
+def _run_with_reader(run_pipeline, tmp_path, reader: StoreReader, name: str, **kwargs):
+    with epoch_listener(reader):
+        run_pipeline(name, track=True, **kwargs)
+    client = mlflow.MlflowClient(reader.uri)
+    runs = client.search_runs([client.get_experiment_by_name("zsl_pipeline").experiment_id])
+    (run,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]  # not the per-seed runs
+    assert run.info.status == "FINISHED"
+    return client, run.info.run_id
+
+
+@pytest.mark.slow
+def test_tfvaegan_epochs_are_in_the_store_during_the_run(run_pipeline, tmp_path, toy_xlsa17):
+    keys = ("d_loss", "g_loss", "gp_weight", "final_zsl_accuracy", "final_harmonic_mean")
+    reader = StoreReader(tmp_path / "mlflow.db", "tfvaegan_train", keys)
+    client, run_id = _run_with_reader(
+        run_pipeline, tmp_path, reader, "tfvaegan", env="cub",
+        params={"xlsa17_root": str(toy_xlsa17), "tfvaegan": TINY_TFVAEGAN},
+    )  # fmt: skip
+    reader.check(3)
+    # logged once per epoch: the end-of-node history logging does not repeat a streamed stage
+    assert [m.step for m in client.get_metric_history(run_id, "tfvaegan_train.d_loss")] == [1, 2, 3]
+    run = client.get_run(run_id)
+    assert any(key.startswith("classifier.") for key in run.data.metrics)  # not streamed: logged at node end
+    # the version of every versioned input this run loaded, and the dataset as an input
+    assert run.data.tags["input_version.tfvaegan_model"]
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "CUB"
+    from zsl_pipeline.data import read_xlsa17
+
+    assert dataset_input.dataset.digest == dataset_digest(read_xlsa17(toy_xlsa17 / "CUB", name="CUB"))
+    assert str(toy_xlsa17 / "CUB") in dataset_input.dataset.source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("method", "params", "keys"),
+    [
+        ("clswgan", TINY_CLSWGAN, ("d_loss", "wasserstein", "gp", "g_adv", "cls_loss")),
+        ("cada_vae", TINY_CADA, ("loss", "reconstruction", "kl", "beta", "delta")),
+    ],
+)
+def test_method_epochs_are_in_the_store_during_the_run(run_pipeline, tmp_path, toy_xlsa17, method, params, keys):
+    reader = StoreReader(tmp_path / "mlflow.db", f"{method}_train.seed3", keys)
+    run_pipeline_params = {"xlsa17_root": str(toy_xlsa17), method: params, "runs": {"seeds": [3]}}
+    _run_with_reader(run_pipeline, tmp_path, reader, method, env="cub", params=run_pipeline_params)
+    reader.check(3)
+
+
+@pytest.mark.slow
+def test_finetuning_epochs_are_in_the_store_during_the_run(run_pipeline, tmp_path):
+    params = {
+        "demo": {"num_classes": 12, "num_unseen": 3, "images_per_class": 4},
+        "extraction": {"resize": 32, "crop": 32, "batch_size": 16},
+        "finetune": {"enabled": True, "epochs": 2, "resize": 32, "crop": 32, "batch_size": 8},
+    }
+    reader = StoreReader(tmp_path / "mlflow.db", "finetune", ("loss", "train_accuracy"))
+    client, run_id = _run_with_reader(run_pipeline, tmp_path, reader, "features", params=params)
+    reader.check(2)
+    assert [m.step for m in client.get_metric_history(run_id, "finetune.loss")] == [1, 2]
+
+
+def test_a_node_that_raises_leaves_the_run_failed_with_the_error(run_pipeline, tmp_path, monkeypatch):
+    from zsl_pipeline.data import images
+
+    def broken(**kwargs):
+        raise RuntimeError("the node broke")
+
+    monkeypatch.setattr(images, "read_image_dataset", broken)  # the second node's library call
+    with pytest.raises(Exception, match="the node broke"):
+        run_pipeline("data", params=SMALL_DEMO, track=True)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = mlflow.MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name("zsl_pipeline").experiment_id]
+    )  # fmt: skip
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == "RuntimeError: the node broke"
+    text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/error.txt")
+    assert "RuntimeError: the node broke" in text and "Traceback" in text
+
+
+def test_system_metrics_switch(monkeypatch, caplog):
+    import importlib.util
+
+    installed = {"psutil", "pynvml"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in installed else None)
+    assert system_metrics_enabled("auto", cuda_available=False) is False
+    assert system_metrics_enabled("false", cuda_available=True) is False
+    assert system_metrics_enabled(True, cuda_available=False) is True
+    assert system_metrics_enabled("auto", cuda_available=True) is True
+    with pytest.raises(ValueError, match="mlflow.system_metrics"):
+        system_metrics_enabled("sometimes", cuda_available=False)
+    installed.clear()  # without psutil: off, with a warning (MLflow would refuse to start the run)
+    assert system_metrics_enabled("true", cuda_available=False) is False
+    assert "psutil is not installed" in caplog.text
+
+
+@pytest.mark.slow
+def test_system_metrics_are_logged_when_switched_on(run_pipeline, tmp_path, monkeypatch):
+    pytest.importorskip("psutil")
+    import time
+
+    from zsl_pipeline.data import images
+
+    read = images.read_image_dataset
+    monkeypatch.setattr(images, "read_image_dataset", lambda **kw: (time.sleep(1.0), read(**kw))[1])  # samples
+    run_pipeline("data", params={**SMALL_DEMO, "mlflow": {"system_metrics": True, "system_metrics_interval_s": 0.2}},
+                 track=True)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("zsl_pipeline").experiment_id])
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(run.data.metrics)

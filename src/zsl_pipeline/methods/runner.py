@@ -22,6 +22,7 @@ from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
 from zsl_pipeline.methods.base import Method
 from zsl_pipeline.methods.fewshot import choose_unseen_shots
+from zsl_pipeline.training.events import epoch_scope
 from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.streams import eval_stream
@@ -92,7 +93,10 @@ def train_runs(
         data = prepared_data(method, ds, settings.n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
-        with EpochProgressBar(seeded.nepoch, f"{method.name} seed {seed}", enabled=show_progress) as bar:
+        with (
+            EpochProgressBar(seeded.nepoch, f"{method.name} seed {seed}", enabled=show_progress) as bar,
+            epoch_scope(f"seed{seed}"),  # live epochs: <stage>.seed<k>
+        ):
             checkpoint = method.train(data, seeded, device, lambda done, total: bar.advance_to(done))
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -39,6 +39,7 @@ from zsl_pipeline.training.device import (
     precision_autocast,
     tf32_allowed,
 )
+from zsl_pipeline.training.events import emit_epoch
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import (
     BLOCK_NAMES,
@@ -315,6 +316,7 @@ def finetune_backbone(
                 epoch_stats.add("train", sums, count=y.numel())
             row = {**epoch_stats.close(epoch, "fine-tuning"), "seconds": time.perf_counter() - start}
             rows.append(row)
+            emit_epoch("finetune", epoch, row)
             log.info("fine-tune epoch %d/%d: loss %.4f, train acc %.3f (%.1f s)",
                      epoch, config.epochs, row["loss"], row["train_accuracy"], row["seconds"])
             if on_epoch is not None:

@@ -27,6 +27,7 @@ from zsl_pipeline.training.device import (
     precision_autocast,
     tf32_allowed,
 )
+from zsl_pipeline.training.events import emit_epoch
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
 from zsl_pipeline.vision.inversion_models import (
@@ -268,6 +269,7 @@ def train_inversion(
                 epoch_stats.add("discriminator", d_terms.double() * b, count=b)
             row = {**epoch_stats.close(epoch, "inversion"), "seconds": time.perf_counter() - start}
             rows.append(row)
+            emit_epoch("inversion", epoch, row)
             log.info("inversion epoch %d/%d: G %.4f (L1 %.4f, perc %.4f, adv %.4f), D %.4f (%.1f s)",
                      epoch, config.epochs, row["generator_loss"], row["l1"], row["perceptual"],
                      row["adversarial"], row["discriminator_loss"], row["seconds"])

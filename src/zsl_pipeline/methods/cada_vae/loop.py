@@ -34,6 +34,7 @@ from zsl_pipeline.methods.cada_vae.models import (
 )
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
+from zsl_pipeline.training.events import emit_epoch
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2
 from zsl_pipeline.training.stats import EpochStats
@@ -169,6 +170,7 @@ def train(
                 delta,
             )
             history.append(stats)
+            emit_epoch("cada_vae_train", epoch + 1, stats)
             if progress is not None:
                 progress(epoch + 1, config.nepoch)
     models.eval()

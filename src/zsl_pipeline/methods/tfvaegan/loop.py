@@ -20,6 +20,7 @@ from zsl_pipeline.methods.tfvaegan.steps import (
     generator_step,
 )
 from zsl_pipeline.training.device import check_precision, check_same_device, tf32_allowed
+from zsl_pipeline.training.events import emit_epoch
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.stats import EpochStats
 from zsl_pipeline.training.streams import init_stream, training_stream
@@ -210,6 +211,7 @@ def train_tfvaegan(
                 if extra:
                     stats.update({key: float(value) for key, value in extra.items()})
             history.append(stats)
+            emit_epoch("tfvaegan_train", epoch + 1, stats)
             if on_checkpoint is not None and _is_due(epoch, config.checkpoint_every, config.nepoch):
                 on_checkpoint(state_after(epoch + 1).checkpoint())
             if progress is not None:

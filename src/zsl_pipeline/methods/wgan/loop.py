@@ -33,6 +33,7 @@ from zsl_pipeline.methods.wgan.models import build_wgan, init_network
 from zsl_pipeline.models.classifier import LinearLogSoftmax
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
+from zsl_pipeline.training.events import emit_epoch
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import adam
 from zsl_pipeline.training.stats import EpochStats
@@ -211,6 +212,7 @@ def train(
                 epoch_stats.add("generator", g_stats)
             stats_row = epoch_stats.close(epoch + 1, config.method)  # history epochs are 1-based
             history.append(stats_row)
+            emit_epoch(f"{config.method}_train", epoch + 1, stats_row)
             log.info(
                 "epoch %d/%d  D %.4f  W %.4f  GP %.4f  G_adv %.4f  cls %.4f",
                 epoch + 1,
