@@ -56,3 +56,36 @@ def test_every_method_emits_each_history_row_once_per_epoch_under_its_seed(name)
     assert [(s, e) for s, e, _ in events] == [(stage, 1), (stage, 2)]
     for (_, _, values), row in zip(events, history):
         assert values == {k: float(v) for k, v in row.items() if k != "epoch"}
+
+
+@pytest.mark.parametrize("name", ["tfvaegan", "clswgan", "cada_vae"])
+def test_every_method_reports_its_iterations_inside_each_epoch(name):
+    import torch
+
+    from tiny_methods import tiny_config, tiny_dataset
+    from zsl_pipeline.methods import get_method
+    from zsl_pipeline.training.events import iteration_listener
+    from zsl_pipeline.training.features import prepare_features
+
+    ticks = []
+    method, config = get_method(name), tiny_config(name)
+    data = prepare_features(tiny_dataset(), torch.device("cpu"), l2_normalise_embeddings=method.l2_normalise_embeddings)
+    with iteration_listener(lambda done, total: ticks.append((done, total))):
+        method.train(data, config, torch.device("cpu"), None)
+    total = ticks[0][1]
+    assert total >= 1 and ticks == [(i, total) for i in range(1, total + 1)] * 2  # 2 epochs
+
+
+def test_the_progress_bar_shows_iterations_inside_the_epoch():
+    from zsl_pipeline.training.events import emit_iteration
+    from zsl_pipeline.training.progress import EpochProgressBar
+
+    with EpochProgressBar(2, "test", enabled=True) as bar:
+        emit_iteration(1, 3)
+        emit_iteration(2, 3)
+        assert (bar._inner.n, bar._inner.total) == (2, 3)
+        emit_iteration(1, 3)  # the next epoch starts the inner bar again
+        assert bar._inner.n == 1
+    with EpochProgressBar(2, "test", enabled=False) as bar:  # disabled: listens to nothing
+        emit_iteration(1, 3)
+        assert bar._inner is None

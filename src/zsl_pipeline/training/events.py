@@ -12,6 +12,10 @@ imports mlflow, and a long run's losses and metrics reach the tracking store epo
 
 Listeners are called in the order they were registered; an exception in one propagates to the
 loop (a listener that must never stop training, such as tracking, catches its own errors).
+
+Inside an epoch, loops report their iterations with :func:`emit_iteration` (``done`` of
+``total`` iterations of the current epoch) to the listeners of :func:`iteration_listener`
+(the progress bar's inner bar: a CUB epoch is minutes long). No device sync: only counts.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from typing import Callable, Iterator, Mapping
 #: listener(stage, epoch, values): values are the row's finite numbers, ``epoch`` left out.
 EpochListener = Callable[[str, int, Mapping[str, float]], None]
 
+#: listener(done, total): ``done`` of ``total`` iterations of the current epoch are finished.
+IterationListener = Callable[[int, int], None]
+
 _listeners: list[EpochListener] = []
 _scopes: list[str] = []
+_iteration_listeners: list[IterationListener] = []
 
 
 @contextmanager
@@ -67,3 +75,19 @@ def emit_epoch(stage: str, epoch: int, values: Mapping[str, object]) -> None:
     }
     for listener in tuple(_listeners):
         listener(name, int(epoch), numbers)
+
+
+@contextmanager
+def iteration_listener(listener: IterationListener) -> Iterator[IterationListener]:
+    """Call ``listener(done, total)`` for every iteration emitted inside the ``with`` block."""
+    _iteration_listeners.append(listener)
+    try:
+        yield listener
+    finally:
+        _iteration_listeners.remove(listener)
+
+
+def emit_iteration(done: int, total: int) -> None:
+    """Tell the iteration listeners that ``done`` of ``total`` iterations of this epoch are done."""
+    for listener in _iteration_listeners:
+        listener(done, total)

@@ -39,7 +39,8 @@ from zsl_pipeline.training.device import (
     precision_autocast,
     tf32_allowed,
 )
-from zsl_pipeline.training.events import emit_epoch
+from zsl_pipeline.training.events import emit_epoch, emit_iteration
+from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import (
     BLOCK_NAMES,
@@ -240,13 +241,16 @@ def finetune_backbone(
     device: torch.device | str,
     backbone: ResNetBackbone,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    *,
+    progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Fine-tune ``config.trainable_blocks`` + a linear head on the seen trainval images.
 
     Returns ``(checkpoint, history)``. The checkpoint is self-describing and loads with
     ``torch.load(..., weights_only=True)``; ``build_backbone(checkpoint)`` (or its saved path)
     rebuilds the fine-tuned backbone. ``backbone`` is copied, never modified. ``history`` has
-    one entry per epoch: ``epoch``, ``loss``, ``train_accuracy``, ``seconds``.
+    one entry per epoch: ``epoch``, ``loss``, ``train_accuracy``, ``seconds``. ``progress``: a
+    progress bar over epochs with an inner bar over the epoch's batches.
     """
     device = torch.device(device)
     check_precision(config.precision, device)
@@ -270,7 +274,11 @@ def finetune_backbone(
     # sums over samples in float64, as Python floats summed them before (the history is unchanged)
     epoch_stats = EpochStats(device, dtype=torch.float64, train=("loss", "train_accuracy"))
     # seeded, without touching the caller's RNG; TF32 only when asked for
-    with torch.random.fork_rng(devices=[]), tf32_allowed(config.precision == "tf32"):
+    with (
+        torch.random.fork_rng(devices=[]),
+        tf32_allowed(config.precision == "tf32"),
+        EpochProgressBar(config.epochs, "fine-tuning", enabled=progress) as bar,
+    ):
         # the CPU's generator only: torch.manual_seed would also reseed every GPU's, which
         # fork_rng(devices=[]) does not restore (the caller's CUDA RNG state would change)
         torch.default_generator.manual_seed(config.seed)
@@ -301,7 +309,7 @@ def finetune_backbone(
             else:
                 view = torch.randint(cache.shape[0], (train_idx.size,), generator=generator)
                 stream = ((torch.as_tensor(b), cache[view[b], b]) for b in batches)
-            for idx, x in stream:
+            for step, (idx, x) in enumerate(stream, start=1):
                 x, y = x.to(device, non_blocking=True), targets[idx].to(device)
                 with precision_autocast(device, config.precision):
                     if cache is None:
@@ -314,6 +322,7 @@ def finetune_backbone(
                 optimizer.step()
                 sums = torch.stack([loss.detach().double() * y.numel(), (logits.argmax(1) == y).sum().double()])
                 epoch_stats.add("train", sums, count=y.numel())
+                emit_iteration(step, len(batches))
             row = {**epoch_stats.close(epoch, "fine-tuning"), "seconds": time.perf_counter() - start}
             rows.append(row)
             emit_epoch("finetune", epoch, row)
@@ -321,6 +330,8 @@ def finetune_backbone(
                      epoch, config.epochs, row["loss"], row["train_accuracy"], row["seconds"])
             if on_epoch is not None:
                 on_epoch(epoch, row)
+            bar.set_metrics({"loss": row["loss"], "acc": row["train_accuracy"]})
+            bar.advance_to(epoch)
 
     config_dict = asdict(config)
     config_dict["trainable_blocks"] = list(config.trainable_blocks)

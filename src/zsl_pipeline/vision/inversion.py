@@ -27,7 +27,8 @@ from zsl_pipeline.training.device import (
     precision_autocast,
     tf32_allowed,
 )
-from zsl_pipeline.training.events import emit_epoch
+from zsl_pipeline.training.events import emit_epoch, emit_iteration
+from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
 from zsl_pipeline.vision.inversion_models import (
@@ -174,6 +175,7 @@ def train_inversion(
     *,
     perceptual_net: ResNetBackbone,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the inversion generator on (feature, image) pairs.
 
@@ -181,6 +183,7 @@ def train_inversion(
         features: (N, 2048) features of the images (from the same backbone).
         images: (N, 64, 64, 3) uint8 (or (N, 3, 64, 64); float in [0, 1] also accepted).
         perceptual_net: the extraction backbone; copied and frozen, never modified.
+        progress: a progress bar over epochs with an inner bar over the epoch's batches.
     Returns:
         ``(checkpoint, history)``; the checkpoint loads with ``weights_only=True`` and
         :func:`load_generator`. History: per-epoch means of every loss term and of the
@@ -207,7 +210,11 @@ def train_inversion(
         discriminator=("discriminator_loss", "d_real", "d_fake"),
     )
     # seeded, without touching the caller's RNG; TF32 only when asked for
-    with torch.random.fork_rng(devices=[]), tf32_allowed(config.precision == "tf32"):
+    with (
+        torch.random.fork_rng(devices=[]),
+        tf32_allowed(config.precision == "tf32"),
+        EpochProgressBar(config.epochs, "inversion", enabled=progress) as bar,
+    ):
         # the CPU's generator only: torch.manual_seed would also reseed every GPU's, which
         # fork_rng(devices=[]) does not restore (the caller's CUDA RNG state would change)
         torch.default_generator.manual_seed(config.seed)
@@ -226,7 +233,7 @@ def train_inversion(
             batches = list(perm.split(config.batch_size))
             if len(batches) > 1 and batches[-1].numel() < 2:  # BatchNorm needs 2 samples
                 batches[-2:] = [torch.cat(batches[-2:])]
-            for idx in batches:
+            for step, idx in enumerate(batches, start=1):
                 f = feats[idx].to(device, non_blocking=True)
                 real = to_unit_range(imgs[idx]).to(device, non_blocking=True)
                 with torch.no_grad(), precision_autocast(device, config.precision):
@@ -267,6 +274,7 @@ def train_inversion(
                 else:  # no discriminator: its statistics are 0
                     d_terms = torch.zeros(3, device=device)
                 epoch_stats.add("discriminator", d_terms.double() * b, count=b)
+                emit_iteration(step, len(batches))
             row = {**epoch_stats.close(epoch, "inversion"), "seconds": time.perf_counter() - start}
             rows.append(row)
             emit_epoch("inversion", epoch, row)
@@ -275,6 +283,8 @@ def train_inversion(
                      row["adversarial"], row["discriminator_loss"], row["seconds"])
             if on_epoch is not None:
                 on_epoch(epoch, row)
+            bar.set_metrics({"G": row["generator_loss"], "D": row["discriminator_loss"]})
+            bar.advance_to(epoch)
 
     checkpoint = {
         "format": INVERSION_CHECKPOINT_FORMAT,

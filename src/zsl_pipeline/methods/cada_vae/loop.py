@@ -34,7 +34,7 @@ from zsl_pipeline.methods.cada_vae.models import (
 )
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
-from zsl_pipeline.training.events import emit_epoch
+from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2
 from zsl_pipeline.training.stats import EpochStats
@@ -133,7 +133,7 @@ def train(
         for epoch in range(config.nepoch):
             factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
             beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
-            for _ in range(iters):
+            for i in range(iters):
                 idx = randperm(data.ntrain, rng, device)[: config.batch_size]
                 x = data.train_x[idx]
                 a = data.class_embeddings[data.train_y[idx]]
@@ -155,6 +155,7 @@ def train(
                 loss.backward()
                 optimizer.step()
                 epoch_stats.add("losses", torch.stack([loss, rec, cross, kl, distance]).detach())
+                emit_iteration(i + 1, iters)
             stats = {**epoch_stats.close(epoch + 1, "CADA-VAE"), **factors}  # history epochs are 1-based
             log.info(
                 "epoch %d/%d  loss %.1f  rec %.1f  cross %.1f  KL %.1f  DA %.2f  β %.3f  γ %.3f  δ %.3f",

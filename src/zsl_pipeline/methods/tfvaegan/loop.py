@@ -20,7 +20,7 @@ from zsl_pipeline.methods.tfvaegan.steps import (
     generator_step,
 )
 from zsl_pipeline.training.device import check_precision, check_same_device, tf32_allowed
-from zsl_pipeline.training.events import emit_epoch
+from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.stats import EpochStats
 from zsl_pipeline.training.streams import init_stream, training_stream
@@ -167,7 +167,7 @@ def train_tfvaegan(
             models.train()
             for loop in range(config.feedback_loop):
                 feedback_on = config.use_feedback and loop == 1  # §2.5: feedback only in pass 1
-                for _ in range(iters):
+                for i in range(iters):
                     x, a, c_stats, lam = critic_phase(
                         models,
                         optimizers,
@@ -190,6 +190,7 @@ def train_tfvaegan(
                     )
                     epoch_stats.add("critic", c_stats)
                     epoch_stats.add("generator", g_stats)
+                    emit_iteration(loop * iters + i + 1, config.feedback_loop * iters)
             stats = epoch_stats.close(epoch + 1, "TF-VAEGAN")  # history epochs are 1-based
             gp_weight = float(lam.item())
             stats["gp_weight"] = gp_weight

@@ -33,7 +33,7 @@ from zsl_pipeline.methods.wgan.models import build_wgan, init_network
 from zsl_pipeline.models.classifier import LinearLogSoftmax
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
-from zsl_pipeline.training.events import emit_epoch
+from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import adam
 from zsl_pipeline.training.stats import EpochStats
@@ -202,7 +202,7 @@ def train(
         for epoch in range(config.nepoch):
             net_g.train()
             net_d.train()
-            for _ in range(iters):
+            for i in range(iters):
                 for _ in range(config.critic_iter):
                     y, a, stats = critic_step(net_g, net_d, opt_d, data, config=config, noise_dim=noise_dim, rng=rng)
                     epoch_stats.add("critic", stats)
@@ -210,6 +210,7 @@ def train(
                     net_g, net_d, classifier, opt_g, y_local=remap[y], a=a, config=config, noise_dim=noise_dim, rng=rng
                 )
                 epoch_stats.add("generator", g_stats)
+                emit_iteration(i + 1, iters)
             stats_row = epoch_stats.close(epoch + 1, config.method)  # history epochs are 1-based
             history.append(stats_row)
             emit_epoch(f"{config.method}_train", epoch + 1, stats_row)
