@@ -126,3 +126,16 @@ def test_training_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_path,
         device="cuda",
     )
     assert np.isfinite(scores["l1"]).all() and np.isfinite(scores["perceptual"]).all()
+
+
+def test_each_epoch_and_its_batches_are_announced_as_they_end(pairs, perceptual_net):
+    from zsl_pipeline.training.events import epoch_listener, iteration_listener
+
+    epochs, ticks = [], []
+    with epoch_listener(lambda *event: epochs.append(event)), iteration_listener(lambda *t: ticks.append(t)):
+        _, history = train_inversion(
+            *pairs, InversionConfig(**{**TINY, "epochs": 2}), "cpu", perceptual_net=perceptual_net, progress=False
+        )
+    assert [(stage, epoch) for stage, epoch, _ in epochs] == [("inversion", 1), ("inversion", 2)]
+    assert [values["generator_loss"] for _, _, values in epochs] == history["generator_loss"]
+    assert ticks == [(1, 2), (2, 2)] * 2  # 4 pairs in batches of 2

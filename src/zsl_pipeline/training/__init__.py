@@ -6,11 +6,20 @@
   draws that land on the training device whatever device the generator is on (``noise_device``);
 * :mod:`~zsl_pipeline.training.stats`: device-side per-epoch statistics and the history shape;
 * :mod:`~zsl_pipeline.training.checkpoint`: the checkpoint envelope, atomic save, safe load;
+* :mod:`~zsl_pipeline.training.events`: the epoch channel (each finished epoch, and the
+  iterations inside it, to whoever listens: the MLflow hook, the progress bar);
 * :mod:`~zsl_pipeline.training.progress`: the progress bar.
 """
 
 from zsl_pipeline.training.checkpoint import cpu_copy, envelope, load_checkpoint, save_checkpoint
 from zsl_pipeline.training.device import check_precision, precision_autocast, resolve_device, same_device
+from zsl_pipeline.training.events import (
+    emit_epoch,
+    emit_iteration,
+    epoch_listener,
+    epoch_scope,
+    iteration_listener,
+)
 from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
@@ -31,10 +40,15 @@ __all__ = [
     "NOISE_DEVICES",
     "check_precision",
     "cpu_copy",
+    "emit_epoch",
+    "emit_iteration",
     "envelope",
+    "epoch_listener",
+    "epoch_scope",
     "eval_stream",
     "history_columns",
     "init_stream",
+    "iteration_listener",
     "load_checkpoint",
     "precision_autocast",
     "prepare_features",
