@@ -13,7 +13,8 @@ What is logged, by the names of node outputs (so nodes stay free of tracking cod
   run shows its curves while it runs and a crashed run keeps the epochs it finished;
 * ``<name>_metrics`` outputs (nested dicts; numbers kept) as final metrics ``<name>.<key>``;
 * ``*_history`` outputs (``{"epoch": [...], "<name>": [...]}``) as metric histories, one
-  step per epoch, when the run did not already stream that stage (the classifier histories);
+  step per epoch, but for the epochs this run already streamed (so: the classifier histories,
+  and the epochs a resumed TF-VAEGAN run finished before it was restarted);
 * every loaded catalog input: its load version as the tag ``input_version.<dataset>`` (versioned
   datasets), and a zero-shot dataset as an MLflow dataset input (name, source file, digest of
   its arrays);
@@ -109,7 +110,7 @@ class MlflowHook:
         self._project_path = Path.cwd()
         self._run_id: str | None = None
         self._catalog = None
-        self._streamed: set[str] = set()  # stages whose epochs were logged live
+        self._streamed: dict[str, set[int]] = {}  # stage -> the epochs logged live
         self._inputs_seen: set[str] = set()  # datasets already tagged / logged as inputs
         self._listening = contextlib.ExitStack()
         self._system_metrics = False
@@ -142,7 +143,7 @@ class MlflowHook:
         self._active = True
         self._run_id = run.info.run_id
         self._catalog = catalog
-        self._streamed = set()
+        self._streamed = {}
         self._inputs_seen = set()
         self._log_models = set(settings.get("log_models", []))
         from zsl_pipeline.training.events import epoch_listener
@@ -174,7 +175,7 @@ class MlflowHook:
 
             metrics = {_metric_name(f"{stage}.{key}"): value for key, value in values.items()}
             mlflow.log_metrics(metrics, step=epoch, run_id=self._run_id)
-            self._streamed.add(stage)
+            self._streamed.setdefault(stage, set()).add(epoch)
         except Exception as exc:  # tracking must never take training down
             logger.warning("MLflow logging of %s epoch %d failed: %s", stage, epoch, exc)
 
@@ -234,8 +235,9 @@ class MlflowHook:
                 )
             elif short.endswith("_history") and isinstance(value, dict):
                 prefix = short[: -len("_history")]
-                if prefix not in self._streamed:  # streamed epoch by epoch already: not twice
-                    self._log_history(value, prefix=prefix)
+                # epochs streamed live are not logged twice; the rest (a stage that does not stream,
+                # the epochs a resumed run finished before it was restarted) are logged now
+                self._log_history(value, prefix=prefix, skip_steps=self._streamed.get(prefix, set()))
             elif short.endswith("_runs") and isinstance(value, list):
                 self._log_nested_runs(value)
             elif isinstance(value, Figure):
@@ -258,7 +260,7 @@ class MlflowHook:
                 mlflow.log_metrics({_metric_name(k): float(v) for k, v in flatten(numbers).items() if _is_number(v)})
 
     @staticmethod
-    def _log_history(history: dict[str, Any], prefix: str) -> None:
+    def _log_history(history: dict[str, Any], prefix: str, skip_steps: set[int] = frozenset()) -> None:
         import mlflow
 
         steps = history.get("epoch")
@@ -266,8 +268,8 @@ class MlflowHook:
             if key == "epoch" or not isinstance(values, list):
                 continue
             for i, v in enumerate(values):
-                if _is_number(v):
-                    step = int(steps[i]) if steps is not None and i < len(steps) else i
+                step = int(steps[i]) if steps is not None and i < len(steps) else i
+                if _is_number(v) and step not in skip_steps:
                     mlflow.log_metric(_metric_name(f"{prefix}.{key}"), float(v), step=step)
 
     @staticmethod

@@ -271,3 +271,17 @@ def test_system_metrics_are_logged_when_switched_on(run_pipeline, tmp_path, monk
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("zsl_pipeline").experiment_id])
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(run.data.metrics)
+
+
+def test_history_outputs_skip_only_the_epochs_streamed_live(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hook = MlflowHook()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
+    mlflow.set_experiment("history-unit-test")
+    with mlflow.start_run() as run:
+        hook._active, hook._run_id = True, run.info.run_id
+        hook._log_epoch("train", 3, {"loss_d": 1.0})  # a resumed run streams epochs 3.. only
+        hook.after_node_run(node=None, outputs={"train_history": {"epoch": [1, 2, 3], "loss_d": [3.0, 2.0, 1.0]}})
+        hook._active = False
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train.loss_d")
+    assert sorted((m.step, m.value) for m in history) == [(1, 3.0), (2, 2.0), (3, 1.0)]
