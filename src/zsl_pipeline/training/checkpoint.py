@@ -7,6 +7,10 @@ device. Every method's checkpoint holds the same envelope::
 
     {"format": "zsl_pipeline.<method>/<version>", "method", "config", "models": {name: state_dict},
      "history": [per-epoch rows], "feature_dim", "attr_dim", ...method-specific state}
+
+The stage that saves a checkpoint adds ``source_data`` (``{"dataset", "fingerprint"}``, from
+:mod:`zsl_pipeline.data.fingerprint`): the data it was trained on, which every stage that loads
+it checks against the data it is given.
 """
 
 from __future__ import annotations
