@@ -17,6 +17,10 @@ generator (Kedro's only sign: ``UserWarning: Save version ... did not match load
 * ``--load-versions`` naming a dataset the run also produces is refused (it would save one
   version and load another);
 * Kedro's save/load mismatch warning is turned into an error, in case anything else sets one.
+
+With ``--only-missing-outputs`` the rules apply to the nodes Kedro will run (those with a
+missing output, found before any version is pinned): a skipped node's outputs are read like
+inputs, at the latest version.
 """
 
 from __future__ import annotations
@@ -45,6 +49,22 @@ def _versioned(catalog: Any, name: str) -> AbstractVersionedDataset | None:
     return None
 
 
+def _nodes_that_will_run(pipeline, catalog):
+    """The part of ``pipeline`` that ``--only-missing-outputs`` runs (Kedro's own rule)."""
+    try:
+        from kedro.runner.runner import _build_node_children_map, _determine_nodes_to_run
+    except ImportError as error:  # a Kedro without these helpers
+        raise ValueError(
+            "--only-missing-outputs cannot be combined with run-local versions on this Kedro version"
+        ) from error
+    from kedro.pipeline import Pipeline
+
+    nodes = _determine_nodes_to_run(
+        list(reversed(pipeline.nodes)), catalog, _build_node_children_map(pipeline), logger
+    )
+    return pipeline.filter(node_names=[n.name for n in nodes]) if nodes else Pipeline([])
+
+
 def _where(dataset: AbstractVersionedDataset) -> str:
     return str(getattr(dataset, "_filepath", dataset))
 
@@ -58,6 +78,8 @@ class RunVersionsHook:
         save_version = run_params["run_id"]  # KedroSession.run saves under the session id
         env = run_params.get("env") or "local"
         explicit = dict(run_params.get("load_versions") or {})
+        if run_params.get("only_missing_outputs"):
+            pipeline = _nodes_that_will_run(pipeline, catalog)
         produced = pipeline.all_outputs()
 
         both = sorted(name for name in explicit if name in produced)

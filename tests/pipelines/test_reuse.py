@@ -175,3 +175,21 @@ def test_two_concurrent_runs_each_report_their_own_results(project, toy_xlsa17):
         assert metrics["final"]["gzsl_h"] == history["final_harmonic_mean"][-1]
     for log in ("slow.log", "fast.log"):
         assert "did not match load version" not in (project / log).read_text()
+
+
+def test_only_missing_outputs_reruns_only_what_is_missing(run_pipeline, tmp_path, toy_xlsa17):
+    """``--only-missing-outputs`` after a full run: nothing runs; with the report removed, only
+    the evaluation runs, on the cached classifier results."""
+    params = {"xlsa17_root": str(toy_xlsa17), "tfvaegan": TINY}
+    run_pipeline("tfvaegan", env="cub", params=params)
+    data = tmp_path / "data" / "cub"
+    models = _versions(data / "06_models/tfvaegan_model.pt")
+    run_pipeline("tfvaegan", env="cub", params=params, only_missing_outputs=True)
+    assert _versions(data / "08_reporting/tfvaegan_metrics.json") == models
+    for name in ("tfvaegan_metrics.json", "per_class_accuracy.csv"):
+        shutil.rmtree(data / "08_reporting" / name)
+    run_pipeline("tfvaegan", env="cub", params=params, only_missing_outputs=True)
+    assert _versions(data / "06_models/tfvaegan_model.pt") == models
+    assert _versions(data / "07_model_output/classifier_results.json") == models
+    (version,) = _versions(data / "08_reporting/tfvaegan_metrics.json")
+    assert version != models[0]
