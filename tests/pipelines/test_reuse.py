@@ -109,6 +109,10 @@ def test_a_stage_rerun_reads_the_pinned_or_the_latest_version(run_pipeline, tmp_
     history = json.loads((data / "07_model_output/tfvaegan_train_history.json" / old / "tfvaegan_train_history.json").read_text())
     assert metrics["evaluated_epochs"] == 1
     assert metrics["final"]["zsl_t1"] == history["final_zsl_accuracy"][-1]
+    # one run's synthetic features with the other run's generator: refused, naming both entries
+    with pytest.raises(ValueError, match=r"synthetic_unseen_features\) were made by generator .* \(tfvaegan_model"):
+        run_pipeline("tfvaegan", env="cub", params={"xlsa17_root": str(toy_xlsa17), "tfvaegan": first},
+                     from_nodes=["train_classifiers"], load_versions={"synthetic_unseen_features": old})  # fmt: skip
 
 
 # ---- two runs started side by side in one checkout -------------------------------------------

@@ -15,6 +15,7 @@ it checks against the data it is given.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, Mapping
 
@@ -60,6 +61,17 @@ def envelope(
         "attr_dim": int(attr_dim),
         **{key: cpu_copy(value) for key, value in state.items()},
     }
+
+
+def models_digest(checkpoint: Mapping[str, Any]) -> str:
+    """A short hash of a checkpoint's trained weights (``models``: every state dict's tensors, in
+    name order), so an output made from it can name the very networks it came from."""
+    h = hashlib.sha256()
+    for name in sorted(checkpoint["models"]):
+        for key, tensor in sorted(checkpoint["models"][name].items()):
+            h.update(f"{name}.{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def check_format(checkpoint: Mapping[str, Any], method: str, version: int) -> None:

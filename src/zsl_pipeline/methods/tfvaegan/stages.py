@@ -23,7 +23,7 @@ from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.run import train_stage
 from zsl_pipeline.methods.tfvaegan.validation import select_nepoch
-from zsl_pipeline.training.checkpoint import cpu_copy
+from zsl_pipeline.training.checkpoint import cpu_copy, models_digest
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
@@ -102,7 +102,8 @@ def synthesize_unseen_features(
     ``noise_device: cpu``) in the scaled feature space of the training stage. The RNG is the last epoch's evaluation RNG
     and its state after synthesis is kept, so the classifier stage continues the same stream:
     synthesis + classifiers reproduce the training stage's last-epoch evaluation exactly.
-    The generator must come from ``ds`` (``source_data``, checked); the features say so too.
+    The generator must come from ``ds`` (``source_data``, checked); the features say so too, and
+    name the generator they came from (``generator``: :func:`models_digest` of its weights).
     """
     source = source_data(ds)
     check_source(checkpoint, source, "the generator checkpoint (tfvaegan_model)")
@@ -115,6 +116,7 @@ def synthesize_unseen_features(
         "labels": y.cpu(),
         "rng_state": gen.get_state().cpu(),
         "rng_device": gen.device.type,
+        "generator": models_digest(checkpoint),
     }
     return stamped(synthetic, source)
 
@@ -131,11 +133,20 @@ def classify_synthetic(
     The classifiers continue the random stream of the synthesis stage, in a generator of the
     device type it was made on: a CPU stream (a CPU run's, or ``noise_device: cpu``) continues on
     any device, its draws moved there; a CUDA stream only on CUDA, anything else is an error.
-    The generator and the synthetic features must both come from ``ds`` (``source_data``, checked).
+    The generator and the synthetic features must both come from ``ds`` (``source_data``, checked),
+    and the features from this generator (``generator``, checked).
     """
     source = source_data(ds)
     check_source(checkpoint, source, "the generator checkpoint (tfvaegan_model)")
     check_source(synthetic, source, "the synthetic features (synthetic_unseen_features)")
+    made_by = synthetic.get("generator")  # absent in features saved before it was recorded
+    if made_by is not None and made_by != models_digest(checkpoint):
+        raise ValueError(
+            f"the synthetic features (synthetic_unseen_features) were made by generator {made_by}, not by "
+            f"the generator checkpoint given with them (tfvaegan_model, {models_digest(checkpoint)}): "
+            "they come from different runs. Name one run's versions of both with --load-versions, or "
+            "rerun synthesis on this generator (--from-nodes=synthesize_unseen_features)."
+        )
     made_on = synthetic.get("rng_device", "cpu")
     if made_on not in ("cpu", device.type):
         raise ValueError(
