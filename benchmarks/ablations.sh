@@ -18,7 +18,7 @@ for name in $(printf '%s\n' "${!VARIANTS[@]}" | sort | tr ' ' '~'); do
   params=${VARIANTS[$name]}
   "$KEDRO" run --pipelines=tfvaegan --from-nodes=train_generative_model --to-nodes=evaluate \
     --params "$params" > "/tmp/ablation_${name%% *}.log" 2>&1
-  latest=$(ls -d data/08_reporting/tfvaegan_metrics.json/* | sort | tail -1)
+  latest=$(ls -d data/local/08_reporting/tfvaegan_metrics.json/* | sort | tail -1)
   python3 - "$latest/tfvaegan_metrics.json" "$name" "$params" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))

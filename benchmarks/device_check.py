@@ -375,7 +375,7 @@ def kedro_section(pipeline: str) -> Callable[[Any, bool, Path], dict[str, Any]]:
         env = {**os.environ, "PYTHONPATH": str(project / "src"), "KEDRO_DISABLE_TELEMETRY": "true",
                "DO_NOT_TRACK": "1"}
         command = [sys.executable, "-m", "kedro", "run", f"--pipelines={pipeline}", "--params", params]
-        cached = pipeline == "compare" and any((project / "data" / "04_feature").glob("zsl_dataset.npz/*"))
+        cached = pipeline == "compare" and any((project / "data" / "local" / "04_feature").glob("zsl_dataset.npz/*"))
         if cached:
             command.append("--from-inputs=zsl_dataset")  # the chain's features, from the catalog
         log = out / "logs" / f"kedro_{pipeline}.log"
@@ -387,7 +387,7 @@ def kedro_section(pipeline: str) -> Callable[[Any, bool, Path], dict[str, Any]]:
             tail = log.read_text().strip().splitlines()[-1:] or [""]
             raise RuntimeError(f"kedro run --pipelines={pipeline} failed (exit {done.returncode}): {tail[0]}")
         name = "tfvaegan_metrics.json" if pipeline == "tfvaegan" else "comparison_metrics.json"
-        found = sorted((project / "data" / "08_reporting").rglob(name), key=lambda p: p.stat().st_mtime)
+        found = sorted((project / "data" / "local" / "08_reporting").rglob(name), key=lambda p: p.stat().st_mtime)
         metrics = json.loads(found[-1].read_text()) if found else {}
         how = ["short schedule" if quick or pipeline == "compare" else "demo schedule", f"device {device.type}"]
         how += ["from the chain's cached features"] if cached else []

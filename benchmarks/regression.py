@@ -14,6 +14,9 @@ count. Then it compares, digit for digit, every output under ``data/`` of these 
   backbone, inversion) and ``.npz`` (datasets with features): tensors and arrays bitwise
   (same dtype, shape and bytes), everything else as above.
 
+Files are matched by their path under ``data/<env>/`` (or ``data/`` at commits before the
+per-environment layout), and a ``source_data`` record present on one side only (the data
+fingerprint added with it) is not a difference.
 A versioned dataset (``<name>.json/<version>/<name>.json``) is compared at its latest version,
 and where a run saved it more than once (``compare`` recomputes the features) the earlier saves
 too, matched by order and shown as ``<name>~1`` (the features of both runs of one tree are
@@ -74,6 +77,10 @@ SHORT_SCHEDULE = {
 SCHEDULES = {"short": SHORT_SCHEDULE, "demo": {"mlflow.enabled": "false"}}
 #: Keys (and CSV columns) holding wall-clock or memory measurements, not results.
 EXCLUDED = re.compile(r"(^|_)(time|seconds|memory|elapsed|duration)(_|$)")
+#: A Kedro layer folder (``06_models``); anything else directly under ``data/`` is an environment.
+LAYER = re.compile(r"^\d\d_")
+#: Bookkeeping keys a side may lack (added by a newer version, no number): ``source_data``.
+METADATA_ONLY = {"source_data"}
 COMPARED_SUFFIXES = (".json", ".csv", ".pt", ".npz")
 
 
@@ -131,6 +138,8 @@ def collect_outputs(data: Path) -> dict[str, Path]:
         if not path.is_file() or path.suffix not in COMPARED_SUFFIXES:
             continue
         rel = path.relative_to(data)
+        if rel.parts and not LAYER.match(rel.parts[0]):  # data/<env>/<layer>/... since issue 12
+            rel = Path(*rel.parts[1:])
         versioned = len(rel.parts) >= 3 and rel.parts[-3] == rel.name
         name = str(rel.parent.parent) if versioned else str(rel)
         versions.setdefault(name, []).append((rel.parts[-2] if versioned else "", path))
@@ -192,6 +201,8 @@ def differences(a: Any, b: Any, path: str, found: list[str]) -> None:
         for key in sorted(set(a) | set(b), key=str):
             where = f"{path}.{key}" if path else str(key)
             if EXCLUDED.search(str(key)):
+                continue
+            if (key not in a or key not in b) and key in METADATA_ONLY:
                 continue
             if key not in a or key not in b:
                 found.append(f"{where}: only in {'base' if key in a else 'tree'}")

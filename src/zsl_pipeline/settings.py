@@ -1,11 +1,12 @@
 """Kedro project settings."""
 
-from kedro.config import OmegaConfigLoader
-
+from zsl_pipeline.config_loader import ProjectConfigLoader
 from zsl_pipeline.context import ProjectContext
 from zsl_pipeline.hooks import MlflowHook, PrecisionCheckHook
+from zsl_pipeline.run_versions import RunVersionsHook
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader plus ${run_env:}: every environment keeps its outputs under data/<env>/.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     # `--env cub` (awa2, flo, sun) replaces `local` with a benchmark's published settings.
@@ -13,4 +14,5 @@ CONFIG_LOADER_ARGS = {
 }
 # Registers the pipelines of each run's own --env/--params (see pipeline_registry).
 CONTEXT_CLASS = ProjectContext
-HOOKS = (PrecisionCheckHook(), MlflowHook())
+# RunVersionsHook: within a run every load reads what that run saved (run_versions.py).
+HOOKS = (RunVersionsHook(), PrecisionCheckHook(), MlflowHook())

@@ -40,7 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "src" / "zsl_pipeline"
 MANIFEST = Path(__file__).with_name("torch_2_11_api.json")
 #: The Kedro/MLflow/pydantic layer; everything else below src/zsl_pipeline is the library.
-NOT_LIBRARY = ("pipelines", "io", "hooks.py", "context.py", "settings.py", "pipeline_registry.py", "__main__.py")
+NOT_LIBRARY = ("pipelines", "io", "hooks.py", "run_versions.py", "config_loader.py", "context.py", "settings.py",
+               "pipeline_registry.py", "__main__.py")
 TORCH_ROOTS = ("torch", "torchvision")
 #: The oldest releases the library supports: the manifest is written under these.
 FLOOR = {"torch": "2.11", "torchvision": "0.26"}

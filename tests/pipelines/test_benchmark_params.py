@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 
+from zsl_pipeline.config_loader import ProjectConfigLoader
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.pipelines.params import TFVAEGANParams
@@ -37,7 +37,7 @@ COMMON = dict(batch_size=64, critic_iter=5, lambda1=10.0, adaptive_lambda=True, 
 
 
 def _config(env: str) -> TFVAEGANConfig:
-    loader = OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), base_env="base", default_run_env=env)
+    loader = ProjectConfigLoader(conf_source=str(REPO_ROOT / "conf"), base_env="base", default_run_env=env)
     return TFVAEGANParams.model_validate(loader["parameters"]["tfvaegan"]).config()
 
 

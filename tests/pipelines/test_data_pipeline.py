@@ -15,14 +15,14 @@ SMALL_DEMO = {"demo": {"num_classes": 12, "num_unseen": 3, "images_per_class": 6
 
 def test_data_pipeline_renders_files_and_reads_them(run_pipeline, tmp_path):
     run_pipeline("data", params=SMALL_DEMO)
-    raw = tmp_path / "data" / "01_raw" / "demo"
+    raw = tmp_path / "data" / "local" / "01_raw" / "demo"
     manifest = pd.read_csv(raw / "manifest.csv", keep_default_na=False)
     assert len(manifest) == 12 * 6
     pngs = sorted((raw / "images").rglob("*.png"))
     assert len(pngs) == 12 * 6
     with Image.open(pngs[0]) as img:
         assert img.size == (64, 64)
-    ds = ZeroShotDatasetIO(filepath=str(tmp_path / "data/02_intermediate/image_dataset.npz")).load()
+    ds = ZeroShotDatasetIO(filepath=str(tmp_path / "data/local/02_intermediate/image_dataset.npz")).load()
     assert ds.num_classes == 12 and ds.unseen_classes.size == 3 and ds.seen_classes.size == 9
     assert ds.features is None and len(ds.image_paths) == 12 * 6
     assert all(Path(p).is_file() for p in ds.image_paths)

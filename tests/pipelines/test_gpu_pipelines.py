@@ -65,7 +65,8 @@ def test_image_chain_on_cuda_then_later_stages_on_the_cpu(run_pipeline, tmp_path
     synthesis onwards and the inversion figure rerun on the CPU from the CUDA-written models."""
     cuda = {**TINY_CHAIN, "device": "cuda"}
     run_pipeline("tfvaegan", params=cuda)
-    data, reporting = tmp_path / "data", tmp_path / "data" / "08_reporting"
+    data = tmp_path / "data" / "local"
+    reporting = data / "08_reporting"
     names = {p.parent.parent.name for p in _checkpoints_load_without_a_gpu(data)}
     assert {"finetuned_backbone.pt", "tfvaegan_model.pt", "synthetic_unseen_features.pt",
             "tfvaegan_classifiers.pt", "inversion_model.pt"} <= names  # fmt: skip
@@ -100,7 +101,7 @@ def test_tfvaegan_pipeline_on_cuda(run_pipeline, tmp_path, toy_xlsa17, noise_dev
         "device": "cuda",
     }
     run_pipeline("tfvaegan", env="cub", params=params)
-    data = tmp_path / "data"
+    data = tmp_path / "data" / "cub"
     _checkpoints_load_without_a_gpu(data)
     metrics = _latest_json(data / "08_reporting" / "tfvaegan_metrics.json")
     history = _latest_json(data / "07_model_output" / "tfvaegan_train_history.json")
@@ -113,7 +114,7 @@ def test_tfvaegan_pipeline_on_cuda(run_pipeline, tmp_path, toy_xlsa17, noise_dev
 def test_method_pipeline_on_cuda(run_pipeline, tmp_path, toy_xlsa17, method):
     params = {"xlsa17_root": str(toy_xlsa17), **TINY, "runs": {"seeds": [0], "n_shots": 0}, "device": "cuda"}
     run_pipeline(method, env="cub", params=params)
-    data = tmp_path / "data"
+    data = tmp_path / "data" / "cub"
     files = _checkpoints_load_without_a_gpu(data)
     assert bool(files) == (method != "eszsl")  # ESZSL has no model to save
     runs = _latest_json(data / "07_model_output" / method / "runs.json")
@@ -128,7 +129,7 @@ def test_compare_on_cuda_then_one_branch_evaluated_on_the_cpu(run_pipeline, tmp_
     from the CUDA-trained models (and the report after it)."""
     params = {"xlsa17_root": str(toy_xlsa17), **TINY, "compare_runs": {"seeds": [0, 1]}, "device": "cuda"}
     run_pipeline("compare", env="cub", params=params)
-    data = tmp_path / "data"
+    data = tmp_path / "data" / "cub"
     _checkpoints_load_without_a_gpu(data)
     table = (data / "08_reporting" / "compare" / "comparison.csv")
     assert len(_versions(table)) == 1

@@ -21,7 +21,7 @@ def _latest(folder):
 @pytest.mark.slow
 def test_image_chain_runs_end_to_end(run_pipeline, tmp_path):
     run_pipeline("tfvaegan", params=TINY_CHAIN)
-    reporting = tmp_path / "data" / "08_reporting"
+    reporting = tmp_path / "data" / "local" / "08_reporting"
     metrics = _latest(reporting / "tfvaegan_metrics.json")
     assert metrics["dataset"]["feature_dim"] == 2048 and metrics["dataset"]["unseen"] == 3
     scores = _latest(reporting / "inversion_metrics.json")
@@ -35,6 +35,6 @@ def test_image_chain_runs_end_to_end(run_pipeline, tmp_path):
 def test_finetuning_switch_adds_the_stage(run_pipeline, tmp_path):
     params = {**TINY_CHAIN, "finetune": {"enabled": True, "epochs": 1, "resize": 32, "crop": 32, "batch_size": 8}}
     run_pipeline("features", params=params)
-    history = _latest(tmp_path / "data" / "07_model_output" / "finetune_history.json")
+    history = _latest(tmp_path / "data" / "local" / "07_model_output" / "finetune_history.json")
     assert history["epoch"] == [1]
-    assert any((tmp_path / "data" / "04_feature" / "zsl_dataset.npz").glob("*/zsl_dataset.npz"))
+    assert any((tmp_path / "data" / "local" / "04_feature" / "zsl_dataset.npz").glob("*/zsl_dataset.npz"))

@@ -61,27 +61,27 @@ def test_compare_pipeline_has_one_namespaced_branch_per_method():
 def test_compare_runs_every_method_and_seed_then_reruns_one_branch(run_pipeline, tmp_path, toy_xlsa17):
     params = {"xlsa17_root": str(toy_xlsa17), **TINY, "compare_runs": {"seeds": [0, 1]}}
     run_pipeline("compare", env="cub", params=params)
-    table = pd.read_csv(_latest(tmp_path, "data/08_reporting/compare/comparison.csv")[0])
+    table = pd.read_csv(_latest(tmp_path, "data/cub/08_reporting/compare/comparison.csv")[0])
     finals = table[table["protocol"] == "final"]
     assert sorted(finals["method"]) == sorted(ALL_METHODS)
     assert finals.set_index("method")["n_seeds"].to_dict() == {**{m: 2 for m in ALL_METHODS}, "eszsl": 1}
     assert finals["zsl_t1_mean"].between(0, 100).all()
     for method in ALL_METHODS:
-        runs = json.loads(_latest(tmp_path, f"data/07_model_output/{method}/runs.json")[0].read_text())
+        runs = json.loads(_latest(tmp_path, f"data/cub/07_model_output/{method}/runs.json")[0].read_text())
         assert [r["seed"] for r in runs] == ([None] if method == "eszsl" else [0, 1])
-    markdown = _latest(tmp_path, "data/08_reporting/compare/comparison.md")[0].read_text()
+    markdown = _latest(tmp_path, "data/cub/08_reporting/compare/comparison.md")[0].read_text()
     assert all(f"| {m}" in markdown for m in ALL_METHODS)
-    assert _latest(tmp_path, "data/08_reporting/compare/seen_unseen.png")[0].stat().st_size > 0
+    assert _latest(tmp_path, "data/cub/08_reporting/compare/seen_unseen.png")[0].stat().st_size > 0
 
     run_pipeline("compare", env="cub", params=params, namespaces=["clswgan"])
-    assert _latest(tmp_path, "data/07_model_output/clswgan/runs.json")[1] == 2  # the branch reran
-    assert _latest(tmp_path, "data/07_model_output/cada_vae/runs.json")[1] == 1  # the others did not
+    assert _latest(tmp_path, "data/cub/07_model_output/clswgan/runs.json")[1] == 2  # the branch reran
+    assert _latest(tmp_path, "data/cub/07_model_output/cada_vae/runs.json")[1] == 1  # the others did not
 
 
 def test_one_method_alone_with_few_shots(run_pipeline, tmp_path, toy_xlsa17):
     params = {"xlsa17_root": str(toy_xlsa17), **TINY, "runs": {"seeds": [4], "n_shots": 2}}
     run_pipeline("zswgan", env="cub", params=params)
-    runs = json.loads(_latest(tmp_path, "data/07_model_output/zswgan/runs.json")[0].read_text())
+    runs = json.loads(_latest(tmp_path, "data/cub/07_model_output/zswgan/runs.json")[0].read_text())
     assert [(r["seed"], r["n_shots"]) for r in runs] == [(4, 2)]
-    metrics = json.loads(_latest(tmp_path, "data/08_reporting/zswgan/comparison_metrics.json")[0].read_text())
+    metrics = json.loads(_latest(tmp_path, "data/cub/08_reporting/zswgan/comparison_metrics.json")[0].read_text())
     assert set(metrics) == {"zswgan.final", "zswgan.best_on_test"}

@@ -39,13 +39,13 @@ def test_each_context_registers_the_dag_of_its_own_parameters(project):
 def test_a_wrong_parameter_fails_before_the_first_node_runs(run_pipeline, project, params, message):
     with pytest.raises(Exception, match=message):
         run_pipeline("tfvaegan", params=params)
-    assert not (project / "data" / "01_raw" / "demo" / "manifest.csv").exists()  # no node ran
+    assert not (project / "data" / "local" / "01_raw" / "demo" / "manifest.csv").exists()  # no node ran
 
 
 def test_a_method_branch_parameter_is_validated_too(run_pipeline, project):
     with pytest.raises(Exception, match=r"unknown key\(s\) \['critic_iters'\]"):
         run_pipeline("compare", params={"clswgan": {"critic_iters": 5}})
-    assert not (project / "data" / "01_raw" / "demo").exists()
+    assert not (project / "data" / "local" / "01_raw" / "demo").exists()
 
 
 def test_every_node_function_has_its_node_name():
@@ -60,6 +60,6 @@ def test_every_node_function_has_its_node_name():
 def test_a_precision_the_device_cannot_do_is_refused_before_the_first_node(run_pipeline, project):
     with pytest.raises(ValueError, match=r"'tfvaegan.precision'.*'bf16' needs a CUDA device"):
         run_pipeline("tfvaegan", params={"tfvaegan": {"precision": "bf16"}})
-    assert not (project / "data" / "01_raw" / "demo").exists()
+    assert not (project / "data" / "local" / "01_raw" / "demo").exists()
     with pytest.raises(Exception, match="fp16"):  # not offered for TF-VAEGAN (loss scaling)
         run_pipeline("tfvaegan", params={"tfvaegan": {"precision": "fp16"}})

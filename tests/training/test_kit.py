@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from zsl_pipeline.models.classifier import LinearLogSoftmax
-from zsl_pipeline.training.checkpoint import check_format, envelope, load_checkpoint, save_checkpoint
+from zsl_pipeline.training.checkpoint import (
+    check_format,
+    envelope,
+    load_checkpoint,
+    models_digest,
+    save_checkpoint,
+)
 from zsl_pipeline.training.device import precision_autocast, resolve_device, same_device
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.training.streams import (
@@ -108,3 +114,15 @@ def test_devices_and_autocast_on_the_cpu():
             resolve_device("cuda")
     with precision_autocast(CPU, "bf16"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32  # the CPU path stays fp32
+
+
+def test_models_digest_names_the_weights():
+    net = torch.nn.Linear(3, 2)
+    checkpoint = {"models": {"G": net.state_dict()}}
+    same = {"models": {"G": {k: v.clone() for k, v in net.state_dict().items()}}}
+    assert models_digest(checkpoint) == models_digest(same) and len(models_digest(checkpoint)) == 16
+    with torch.no_grad():
+        net.bias.add_(1.0)
+    assert models_digest({"models": {"G": net.state_dict()}}) != models_digest(same)
+    half = {"models": {"G": {k: v.to(torch.bfloat16) for k, v in same["models"]["G"].items()}}}
+    assert models_digest(half) != models_digest(same)  # the dtype counts; bf16 hashes too

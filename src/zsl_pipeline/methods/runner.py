@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import SOURCE_KEY, check_source, source_data, stamped
 from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
@@ -85,7 +86,9 @@ def train_runs(
 ) -> dict[str, Any]:
     """Train ``method`` (settings ``config``, the method's config object) once per seed. Returns
     ``{"method", "n_shots", "runs": {seed: {...}}}`` where each run holds the checkpoint, its
-    wall time and peak memory."""
+    wall time and peak memory. The result and every checkpoint carry ``source_data`` (the data
+    they were trained on)."""
+    source = source_data(ds)
     seeds = settings.seeds if settings.seeds is not None else (int(config.seed),)
     runs: dict[str, Any] = {}
     for seed in seeds:
@@ -101,12 +104,12 @@ def train_runs(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         runs[str(seed)] = {
-            "checkpoint": checkpoint,
+            "checkpoint": stamped(checkpoint, source),
             "train_time_s": time.perf_counter() - start,
             "peak_memory_mb": peak_memory_mb(device),
         }
         log.info("%s seed %d trained in %.1f s", method.name, seed, runs[str(seed)]["train_time_s"])
-    return {"method": method.name, "n_shots": settings.n_shots, "runs": runs}
+    return stamped({"method": method.name, "n_shots": settings.n_shots, "runs": runs}, source)
 
 
 def evaluate_runs(
@@ -116,10 +119,13 @@ def evaluate_runs(
 
     ``final`` is each classifier's last epoch; ``best_on_test`` the best classifier epoch ON
     THE TEST SET (the reference protocols' selection; optimistic). Uses the trained runs'
-    ``n_shots``, so the evaluation always matches the training split.
+    ``n_shots``, so the evaluation always matches the training split. The models must have been
+    trained on ``ds`` (``source_data``, checked); every record names the data it came from.
     """
     if trained["method"] != method.name:
         raise ValueError(f"trained models are {trained['method']!r}, not {method.name!r}")
+    source = source_data(ds)
+    check_source(trained, source, f"the trained {method.name} models ({method.name}.trained_models)")
     n_shots = int(trained["n_shots"])
     records = []
     for seed_key, run in trained["runs"].items():
@@ -158,6 +164,7 @@ def evaluate_runs(
                 "wall_time_s": float(run["train_time_s"]) + time.perf_counter() - start,
                 "peak_memory_mb": max(float(run["peak_memory_mb"]), peak_memory_mb(device)),
                 "classifier_history": result.history,
+                SOURCE_KEY: dict(source),
             }
         )
     return records

@@ -7,10 +7,15 @@ device. Every method's checkpoint holds the same envelope::
 
     {"format": "zsl_pipeline.<method>/<version>", "method", "config", "models": {name: state_dict},
      "history": [per-epoch rows], "feature_dim", "attr_dim", ...method-specific state}
+
+The stage that saves a checkpoint adds ``source_data`` (``{"dataset", "fingerprint"}``, from
+:mod:`zsl_pipeline.data.fingerprint`): the data it was trained on, which every stage that loads
+it checks against the data it is given.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, Mapping
 
@@ -56,6 +61,17 @@ def envelope(
         "attr_dim": int(attr_dim),
         **{key: cpu_copy(value) for key, value in state.items()},
     }
+
+
+def models_digest(checkpoint: Mapping[str, Any]) -> str:
+    """A short hash of a checkpoint's trained weights (``models``: every state dict's tensors, in
+    name order), so an output made from it can name the very networks it came from."""
+    h = hashlib.sha256()
+    for name in sorted(checkpoint["models"]):
+        for key, tensor in sorted(checkpoint["models"][name].items()):
+            h.update(f"{name}.{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def check_format(checkpoint: Mapping[str, Any], method: str, version: int) -> None:

@@ -24,6 +24,7 @@ import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import check_source, source_data, stamped
 from zsl_pipeline.data.images import load_image
 from zsl_pipeline.methods.tfvaegan.models import generate
 from zsl_pipeline.methods.tfvaegan.stages import load_models
@@ -95,7 +96,8 @@ def train_inversion(
     backbone = extraction_backbone(weights, init_seed, finetuned)
     features = prepare_features(ds, torch.device("cpu")).transform(ds.features).numpy()
     images = load_images(ds.image_paths, config.image_size)
-    return inversion.train_inversion(features, images, config, device, perceptual_net=backbone)
+    checkpoint, history = inversion.train_inversion(features, images, config, device, perceptual_net=backbone)
+    return stamped(checkpoint, source_data(ds)), history
 
 
 def invert_features(
@@ -110,7 +112,11 @@ def invert_features(
     num_classes: int,
     seed: int,
 ) -> tuple[Figure, dict[str, Any]]:
-    """The four-column grid for ``num_classes`` unseen classes, and the image-space scores."""
+    """The four-column grid for ``num_classes`` unseen classes, and the image-space scores.
+    Both checkpoints must come from ``ds`` (``source_data``, checked)."""
+    source = source_data(ds)
+    check_source(inversion_model, source, "the inversion checkpoint (inversion_model)")
+    check_source(tfvaegan, source, "the generator checkpoint (tfvaegan_model)")
     backbone = extraction_backbone(weights, init_seed, finetuned)
     generator = load_generator(inversion_model)
     size = generator.image_size

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import SOURCE_KEY, source_data
 from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.methods.eszsl.closed_form import run_eszsl
 from zsl_pipeline.methods.runner import peak_memory_mb
@@ -29,5 +30,6 @@ def eszsl_records(ds: ZeroShotDataset) -> list[dict[str, Any]]:
             "selection": {"gamma": result.gamma, "lambda": result.lam, "selected_on": result.selected_on},
             "wall_time_s": time.perf_counter() - start,
             "peak_memory_mb": peak_memory_mb(torch.device("cpu")),
+            SOURCE_KEY: source_data(ds),
         }
     ]

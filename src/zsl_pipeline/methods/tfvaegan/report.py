@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import check_source, source_data, unstamped
 from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.protocols import reference_best_over_epochs
 from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses, summary_table
@@ -25,7 +26,13 @@ def evaluate(
     eszsl: Mapping[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
     """Metrics of both protocols and ESZSL side by side (logged as a table), the per-class
-    table, and the loss and accuracy figures."""
+    table, and the loss and accuracy figures. Each input must come from ``ds`` (``source_data``,
+    checked), so a report never mixes runs on different data."""
+    source = source_data(ds)
+    check_source(classifier_results, source, "the classifier results (classifier_results)")
+    check_source(train_history, source, "the training history (tfvaegan_train_history)")
+    check_source(eszsl, source, "the ESZSL baseline (eszsl_baseline_metrics)")
+    eszsl = unstamped(eszsl)
     metrics = summarise_protocols(classifier_results["final"], train_history)
     metrics["eszsl"] = report_names(eszsl)
     metrics["schedule"] = train_history.get("schedule", {"protocol": "fixed"})

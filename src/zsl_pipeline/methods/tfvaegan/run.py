@@ -9,10 +9,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import dataset_fingerprint
 from zsl_pipeline.methods.tfvaegan.checkpoint import RESUME_FREE_FIELDS, check_resumable
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.evaluate import make_epoch_evaluator
@@ -24,14 +24,6 @@ from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import history_columns
 
 log = logging.getLogger(__name__)
-
-
-def dataset_fingerprint(ds: ZeroShotDataset) -> str:
-    """A short hash of the features, labels, embeddings and splits (names a resume checkpoint)."""
-    h = hashlib.sha256()
-    for array in (ds.features, ds.labels, ds.class_embeddings, *(ds.splits[k] for k in sorted(ds.splits))):
-        h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()[:16]
 
 
 def checkpoint_path(folder: str | Path, ds: ZeroShotDataset, config: TFVAEGANConfig) -> Path:

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import check_source, source_data, stamped
 from zsl_pipeline.evaluation.protocols import ProtocolResult
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.evaluate import classify, synthesize_unseen
@@ -22,7 +23,7 @@ from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.run import train_stage
 from zsl_pipeline.methods.tfvaegan.validation import select_nepoch
-from zsl_pipeline.training.checkpoint import cpu_copy
+from zsl_pipeline.training.checkpoint import cpu_copy, models_digest
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
@@ -52,8 +53,9 @@ def train_generative_model(
     without test labels (``validation``, :func:`~zsl_pipeline.methods.tfvaegan.validation.select_nepoch`).
 
     Returns (final checkpoint, per-epoch history columns with the ``schedule`` it ran and the
-    ``precision`` it trained in).
+    ``precision`` it trained in), both stamped with the data they came from (``source_data``).
     """
+    source = source_data(ds)
     if protocol == "validation":
         schedule = {"protocol": "validation", **select_nepoch(ds, config, device, criterion)}
         config = dataclasses.replace(config, nepoch=schedule["nepoch"])
@@ -62,7 +64,8 @@ def train_generative_model(
     else:
         raise ValueError(f"tfvaegan_selection.protocol must be one of {SCHEDULE_PROTOCOLS}, got {protocol!r}")
     checkpoint, history = train_stage(ds, config, device, checkpoint_dir=checkpoint_dir)
-    return checkpoint, {**history, "schedule": schedule, "precision": config.precision}
+    history = {**history, "schedule": schedule, "precision": config.precision}
+    return stamped(checkpoint, source), stamped(history, source)
 
 
 def load_models(
@@ -99,17 +102,23 @@ def synthesize_unseen_features(
     ``noise_device: cpu``) in the scaled feature space of the training stage. The RNG is the last epoch's evaluation RNG
     and its state after synthesis is kept, so the classifier stage continues the same stream:
     synthesis + classifiers reproduce the training stage's last-epoch evaluation exactly.
+    The generator must come from ``ds`` (``source_data``, checked); the features say so too, and
+    name the generator they came from (``generator``: :func:`models_digest` of its weights).
     """
+    source = source_data(ds)
+    check_source(checkpoint, source, "the generator checkpoint (tfvaegan_model)")
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
     gen = eval_stream(config.seed, device, int(checkpoint["epochs_completed"]) - 1, config.noise_device)
     x, y = synthesize_unseen(models, data, config, gen)
-    return {
+    synthetic = {
         "features": x.cpu(),
         "labels": y.cpu(),
         "rng_state": gen.get_state().cpu(),
         "rng_device": gen.device.type,
+        "generator": models_digest(checkpoint),
     }
+    return stamped(synthetic, source)
 
 
 def classify_synthetic(
@@ -124,7 +133,20 @@ def classify_synthetic(
     The classifiers continue the random stream of the synthesis stage, in a generator of the
     device type it was made on: a CPU stream (a CPU run's, or ``noise_device: cpu``) continues on
     any device, its draws moved there; a CUDA stream only on CUDA, anything else is an error.
+    The generator and the synthetic features must both come from ``ds`` (``source_data``, checked),
+    and the features from this generator (``generator``, checked).
     """
+    source = source_data(ds)
+    check_source(checkpoint, source, "the generator checkpoint (tfvaegan_model)")
+    check_source(synthetic, source, "the synthetic features (synthetic_unseen_features)")
+    made_by = synthetic.get("generator")  # absent in features saved before it was recorded
+    if made_by is not None and made_by != models_digest(checkpoint):
+        raise ValueError(
+            f"the synthetic features (synthetic_unseen_features) were made by generator {made_by}, not by "
+            f"the generator checkpoint given with them (tfvaegan_model, {models_digest(checkpoint)}): "
+            "they come from different runs. Name one run's versions of both with --load-versions, or "
+            "rerun synthesis on this generator (--from-nodes=synthesize_unseen_features)."
+        )
     made_on = synthetic.get("rng_device", "cpu")
     if made_on not in ("cpu", device.type):
         raise ValueError(
@@ -150,8 +172,10 @@ def train_classifiers(
     """ZSL and GZSL softmax classifiers on x ⊕ Dec(x) ⊕ h (§2.7–2.8), ``classifier_*`` from
     ``overrides``. Returns (the classifiers' state dicts as CPU copies, so the saved file loads
     on a machine without the training device, both protocols' results with the per-class
-    accuracies, the per-epoch classifier history columns)."""
+    accuracies, the per-epoch classifier history columns); the first two stamped with
+    ``source_data``."""
     result = classify_synthetic(checkpoint, ds, synthetic, device, overrides)
+    source = source_data(ds)
     classifiers = {
         "input_mode": result.input_mode,
         "zsl": cpu_copy(result.zsl_classifier.state_dict()),
@@ -162,4 +186,4 @@ def train_classifiers(
         "best_on_test": vars(result.best_on_test),
         "per_class": {k: v.tolist() for k, v in result.per_class.items()},
     }
-    return classifiers, results, history_columns(result.history)
+    return stamped(classifiers, source), stamped(results, source), history_columns(result.history)

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import check_same_source
 from zsl_pipeline.evaluation.compare import comparison_report
 from zsl_pipeline.methods import get_method
 from zsl_pipeline.methods.eszsl.method import eszsl_records
@@ -58,5 +59,8 @@ def evaluate_node(method: str) -> Callable[..., list[dict[str, Any]]]:
 
 
 def report(*runs: list[dict[str, Any]]) -> tuple[pd.DataFrame, str, Figure, dict[str, Any]]:
-    """Methods × {ZSL T1, u, s, H, retrieval} for both protocols, mean ± std over seeds."""
-    return comparison_report([record for method_runs in runs for record in method_runs])
+    """Methods × {ZSL T1, u, s, H, retrieval} for both protocols, mean ± std over seeds; every
+    method's runs must come from the same data (``source_data``, checked)."""
+    records = [record for method_runs in runs for record in method_runs]
+    check_same_source(records)
+    return comparison_report(records)

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.fingerprint import source_data, stamped
 from zsl_pipeline.methods.eszsl.closed_form import run_eszsl
 from zsl_pipeline.methods.tfvaegan import report, stages
 from zsl_pipeline.pipelines.params import SelectionParams, TFVAEGANParams
@@ -61,8 +62,9 @@ def train_classifiers(
 
 
 def eszsl_baseline(dataset: ZeroShotDataset) -> dict[str, Any]:
-    """The non-generative reference point on the same features (ESZSL, GBU protocol)."""
-    return vars(run_eszsl(dataset))
+    """The non-generative reference point on the same features (ESZSL, GBU protocol), stamped
+    with the data it came from."""
+    return stamped(vars(run_eszsl(dataset)), source_data(dataset))
 
 
 def evaluate(
