@@ -35,6 +35,10 @@ import torch
 from zsl_pipeline.evaluation.protocols import ClassifierConfig
 from zsl_pipeline.evaluation.synthesis import ClassifierSets
 from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.resume import code_version
+
+#: The shared code that shapes every method's training, hashed with the method's own package.
+TRAINING_CODE = ("zsl_pipeline.training", "zsl_pipeline.models", "zsl_pipeline.losses")
 
 #: progress(epochs_done, epochs_total) after every training epoch.
 Progress = Callable[[int, int], None]
@@ -53,4 +57,16 @@ class Method:
     l2_normalise_embeddings: bool = False
 
 
-__all__ = ["ClassifierSets", "Method", "Progress"]
+def method_code_version(package: str) -> str:
+    """The code version of a method's resume files: the package version and a hash of the
+    sources of the method's ``package`` and of :data:`TRAINING_CODE`
+    (:func:`zsl_pipeline.training.resume.code_version`)."""
+    return code_version(package, *TRAINING_CODE)
+
+
+def method_package(method: Method) -> str:
+    """The package of ``method``'s code (e.g. ``zsl_pipeline.methods.wgan`` for the three WGANs)."""
+    return method.train.__module__.rpartition(".")[0]
+
+
+__all__ = ["ClassifierSets", "Method", "Progress", "TRAINING_CODE", "method_code_version", "method_package"]

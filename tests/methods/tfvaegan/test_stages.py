@@ -61,6 +61,75 @@ def test_checkpoint_name_changes_with_settings_and_data(tiny_dataset, tmp_path):
     assert a != checkpoint_path(tmp_path, tiny_dataset, TFVAEGANConfig(**{**CONFIG, "lr": 3e-4}))
 
 
+
+def _die_after_epoch(monkeypatch, epochs: int) -> None:
+    """Make train_stage crash right after it saved the checkpoint of ``epochs`` epochs."""
+    real_save = run.save_checkpoint
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        if state["epochs_completed"] == epochs:
+            raise Killed("simulated crash")
+
+    monkeypatch.setattr(run, "save_checkpoint", save_then_die)
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed_but_restarted_with_a_warning(
+    tiny_dataset, tmp_path, monkeypatch, cpu, caplog
+):
+    config = TFVAEGANConfig(**CONFIG, checkpoint_every=1)
+    reference, reference_history = train_stage(tiny_dataset, config, cpu, checkpoint_dir=None, show_progress=False)
+    monkeypatch.setattr(run, "tfvaegan_code_version", lambda: "0.0.9+oldoldoldold")
+    _die_after_epoch(monkeypatch, 2)
+    with pytest.raises(Killed):
+        train_stage(tiny_dataset, config, cpu, checkpoint_dir=tmp_path, show_progress=False)
+    saved = checkpoint_path(tmp_path, tiny_dataset, config)
+    assert torch.load(saved, weights_only=True)["code_version"] == "0.0.9+oldoldoldold"
+
+    # The code changed: the checkpoint is not resumed, training starts at epoch 0 and the file is overwritten.
+    monkeypatch.undo()
+    starts, overwritten = [], []
+
+    def spy(*args, **kwargs):
+        starts.append(kwargs["resume_from"])
+        return train_tfvaegan(*args, **kwargs)
+
+    real_save = run.save_checkpoint
+
+    def spy_save(state, path):
+        overwritten.append(state["code_version"])
+        real_save(state, path)
+
+    monkeypatch.setattr(run, "train_tfvaegan", spy)
+    monkeypatch.setattr(run, "save_checkpoint", spy_save)
+    with caplog.at_level("WARNING"):
+        fresh, history = train_stage(tiny_dataset, config, cpu, checkpoint_dir=tmp_path, show_progress=False)
+    assert starts == [None]
+    assert overwritten == [run.tfvaegan_code_version()] * 3
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "not resuming" in warning and str(saved) in warning
+    assert "0.0.9+oldoldoldold" in warning and run.tfvaegan_code_version() in warning
+    assert history == reference_history  # a fresh run, not a continuation of the old one
+    for name, state in reference["models"].items():
+        for key, tensor in state.items():
+            torch.testing.assert_close(fresh["models"][name][key], tensor, rtol=0, atol=0)
+    assert not saved.exists()
+
+
+@pytest.mark.parametrize("nepoch", [2, 1], ids=["at_nepoch", "past_nepoch"])
+def test_a_checkpoint_at_or_past_nepoch_is_refused(tiny_dataset, tmp_path, monkeypatch, cpu, nepoch):
+    config = TFVAEGANConfig(**CONFIG, checkpoint_every=1)  # nepoch=3
+    _die_after_epoch(monkeypatch, 2)
+    with pytest.raises(Killed):
+        train_stage(tiny_dataset, config, cpu, checkpoint_dir=tmp_path, show_progress=False)
+    monkeypatch.undo()
+    saved = checkpoint_path(tmp_path, tiny_dataset, config)
+    lowered = TFVAEGANConfig(**{**CONFIG, "nepoch": nepoch}, checkpoint_every=1)  # nepoch is resume-free
+    assert checkpoint_path(tmp_path, tiny_dataset, lowered) == saved
+    with pytest.raises(ValueError, match=rf"checkpoint {saved}.* 2 epochs completed.*nepoch={nepoch}"):
+        train_stage(tiny_dataset, lowered, cpu, checkpoint_dir=tmp_path, show_progress=False)
+    assert saved.is_file()  # refused, not deleted
+
 def test_same_seed_gives_identical_metrics(tiny_dataset, cpu):
     config = TFVAEGANConfig(**CONFIG)
     runs = []

@@ -13,6 +13,7 @@ import torch
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.training.checkpoint import check_format, envelope
+from zsl_pipeline.training.resume import check_unfinished
 from zsl_pipeline.training.streams import stream_device
 
 METHOD = "tfvaegan"
@@ -62,8 +63,12 @@ def make_checkpoint(
     )
 
 
-def check_resumable(state: Mapping[str, Any], config: TFVAEGANConfig, device: torch.device) -> None:
-    """Raise ValueError when ``state`` cannot continue a run configured by ``config`` on ``device``."""
+def check_resumable(
+    state: Mapping[str, Any], config: TFVAEGANConfig, device: torch.device, where: str = "the checkpoint"
+) -> None:
+    """Raise ValueError when ``state`` cannot continue a run configured by ``config`` on ``device``:
+    other settings that shape training, another random stream device, or nothing left to train
+    (``epochs_completed >= nepoch``). ``where`` names the checkpoint in the message (its file)."""
     check_format(state, METHOD, FORMAT_VERSION)
     saved, current = state["config"], config.to_dict()
     differ = sorted(k for k in current if k not in RESUME_FREE_FIELDS and saved.get(k) != current[k])
@@ -76,10 +81,7 @@ def check_resumable(state: Mapping[str, Any], config: TFVAEGANConfig, device: to
             f"cannot resume a run whose random stream is on {state['rng']['device_type']} with a stream on "
             f"{stream_type} (device {device.type}, noise_device {config.noise_device}): the random streams differ"
         )
-    if state["epochs_completed"] > config.nepoch:
-        raise ValueError(
-            f"checkpoint has {state['epochs_completed']} epochs, more than nepoch={config.nepoch}"
-        )
+    check_unfinished(int(state["epochs_completed"]), config.nepoch, where)
 
 
 def restore_checkpoint(
