@@ -5,7 +5,7 @@ import torch
 
 from toy_data import make_toy_dataset
 from zsl_pipeline.evaluation.protocols import fit_protocols
-from zsl_pipeline.methods import get_method
+from zsl_pipeline.methods import get_method, runner
 from zsl_pipeline.methods.runner import RunSettings, evaluate_runs, train_runs
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.pipelines.params import RunParams
@@ -84,3 +84,74 @@ def test_few_shot_runs_record_their_shots(dataset):
 def test_run_settings_reject_bad_values(params, message):
     with pytest.raises(ValueError, match=message):
         RunParams.model_validate(params)
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def _kill_at_seed(monkeypatch, killed_seed):
+    """Make train_runs die when it starts ``killed_seed`` (once); returns the seeds it started."""
+    real = runner.prepared_data
+    started = []
+
+    def prepared(method, ds, n_shots, seed, device):
+        started.append(seed)
+        if seed == killed_seed and started.count(seed) == 1:
+            raise Killed("simulated crash")
+        return real(method, ds, n_shots, seed, device)
+
+    monkeypatch.setattr(runner, "prepared_data", prepared)
+    return started
+
+
+def _without_times(records):
+    return [{k: v for k, v in r.items() if k not in ("wall_time_s", "peak_memory_mb")} for r in records]
+
+
+def test_a_killed_run_resumes_after_its_finished_seeds(dataset, trained, tmp_path, monkeypatch, caplog):
+    method, config, settings = get_method("tfvaegan"), TFVAEGANConfig(**TINY), RunSettings(seeds=(0, 1))
+    started = _kill_at_seed(monkeypatch, 1)
+    with pytest.raises(Killed):
+        train_runs(method, dataset, config, settings, CPU, show_progress=False, checkpoint_dir=tmp_path)
+    path = runner.runs_resume_path(tmp_path, method, dataset, config, settings=settings, device=CPU)
+    assert list(torch.load(path, weights_only=True)["runs"]) == ["0"]  # seed 0 survived the crash
+
+    with caplog.at_level("INFO", logger="zsl_pipeline.methods.runner"):
+        resumed = train_runs(method, dataset, config, settings, CPU, show_progress=False, checkpoint_dir=tmp_path)
+    assert started == [0, 1, 1]  # seed 0 was not trained again
+    assert "seed 0: finished by an earlier run" in caplog.text
+    assert not path.exists()  # removed once every seed is done
+    assert list(resumed["runs"]) == ["0", "1"] and resumed["source_data"] == trained["source_data"]
+    for seed in ("0", "1"):
+        ours, theirs = resumed["runs"][seed]["checkpoint"], trained["runs"][seed]["checkpoint"]
+        for name, state in theirs["models"].items():
+            for key, tensor in state.items():
+                torch.testing.assert_close(ours["models"][name][key], tensor, rtol=0, atol=0)
+    # The records equal an uninterrupted run's, bit for bit (times aside).
+    expected = evaluate_runs(method, dataset, trained, settings, CPU)
+    assert _without_times(evaluate_runs(method, dataset, resumed, settings, CPU)) == _without_times(expected)
+
+
+def test_finished_seeds_of_other_code_or_settings_are_not_reused(dataset, tmp_path, monkeypatch, caplog):
+    method, settings = get_method("tfvaegan"), RunSettings(seeds=(0, 1))
+    config = TFVAEGANConfig(**{**TINY, "nepoch": 1})
+    started = _kill_at_seed(monkeypatch, 1)
+    with pytest.raises(Killed):
+        train_runs(method, dataset, config, settings, CPU, show_progress=False, checkpoint_dir=tmp_path)
+    path = runner.runs_resume_path(tmp_path, method, dataset, config, settings=settings, device=CPU)
+    assert path != runner.runs_resume_path(
+        tmp_path, method, dataset, TFVAEGANConfig(**{**TINY, "nepoch": 2}), settings=settings, device=CPU
+    )
+    assert path != runner.runs_resume_path(
+        tmp_path, method, dataset, config, settings=RunSettings(seeds=(0, 1), n_shots=1), device=CPU
+    )
+    assert path == runner.runs_resume_path(  # the seed list is not part of the key
+        tmp_path, method, dataset, config, settings=RunSettings(seeds=(0, 1, 2)), device=CPU
+    )
+    monkeypatch.setattr(runner, "method_code_version", lambda package: "0.0.9+oldoldoldold")
+    with caplog.at_level("WARNING"):
+        train_runs(method, dataset, config, settings, CPU, show_progress=False, checkpoint_dir=tmp_path)
+    assert started == [0, 1, 0, 1]  # every seed trained again
+    assert "not resuming" in caplog.text and "0.0.9+oldoldoldold" in caplog.text
+    assert not path.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +48,7 @@ def test_compare_pipeline_has_one_namespaced_branch_per_method():
     compare = build_pipelines(shape)["compare"]
     assert {n.namespace for n in compare.nodes} == {"clswgan", "eszsl", None}
     assert {n.name for n in compare.nodes} == {"clswgan.train", "clswgan.evaluate", "eszsl.evaluate", "report"}
-    assert compare.inputs() == {"zsl_dataset"} | {f"params:{p}" for p in ("clswgan", "compare_runs", "device")}
+    assert compare.inputs() == {"zsl_dataset"} | {f"params:{p}" for p in ("clswgan", "compare_runs", "device", "checkpoint_dir")}
     every = build_pipelines(PipelineShape(feature_source="xlsa17", finetune=False))
     assert {n.namespace for n in every["compare"].nodes} == set(ALL_METHODS) | {None}
     assert all(name in every for name in ALL_METHODS)  # each method runs alone too
@@ -85,3 +86,44 @@ def test_one_method_alone_with_few_shots(run_pipeline, tmp_path, toy_xlsa17):
     assert [(r["seed"], r["n_shots"]) for r in runs] == [(4, 2)]
     metrics = json.loads(_latest(tmp_path, "data/cub/08_reporting/zswgan/comparison_metrics.json")[0].read_text())
     assert set(metrics) == {"zswgan.final", "zswgan.best_on_test"}
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_a_killed_compare_run_resumes_after_its_first_seed_with_the_same_table(
+    run_pipeline, tmp_path, toy_xlsa17, monkeypatch
+):
+    from zsl_pipeline.methods import runner
+
+    methods = ["clswgan", "cada_vae"]
+    params = {"xlsa17_root": str(toy_xlsa17), **{m: TINY[m] for m in methods}, "compare_runs": {"seeds": [0, 1]},
+              "compare_methods": methods}  # fmt: skip
+    run_pipeline("compare", env="cub", params=params)
+    uninterrupted = pd.read_csv(_latest(tmp_path, "data/cub/08_reporting/compare/comparison.csv")[0])
+
+    real, trained, killed = runner.prepared_data, [], []
+
+    def prepared(method, ds, n_shots, seed, device):
+        trained.append((method.name, seed))
+        if (method.name, seed) == ("cada_vae", 1) and not killed:
+            killed.append(seed)
+            raise Killed("simulated crash in cada_vae's seed 1")
+        return real(method, ds, n_shots, seed, device)
+
+    monkeypatch.setattr(runner, "prepared_data", prepared)
+    shutil.rmtree(tmp_path / "data/cub/07_model_output")  # a fresh run of the same settings ...
+    with pytest.raises(Killed):  # ... killed in its second seed of cada_vae
+        run_pipeline("compare", env="cub", params=params)
+    checkpoints = tmp_path / "data/cub/06_models/checkpoints"
+    assert [p.name.split("_runs_")[0] for p in checkpoints.glob("*_runs_*.pt")] == ["cada_vae"]
+
+    del trained[:]
+    run_pipeline("compare", env="cub", params=params)
+    # Prepared once per seed to train and once to evaluate: cada_vae's seed 0 was only evaluated.
+    assert sorted(trained) == sorted([("cada_vae", 0), *[("cada_vae", 1)] * 2, *[("clswgan", 0), ("clswgan", 1)] * 2])
+    resumed = pd.read_csv(_latest(tmp_path, "data/cub/08_reporting/compare/comparison.csv")[0])
+    numbers = [c for c in uninterrupted.columns if "time" not in c and "memory" not in c]
+    pd.testing.assert_frame_equal(resumed[numbers], uninterrupted[numbers], check_exact=True)
+    assert not list(checkpoints.glob("*_runs_*.pt"))  # removed once every seed is done

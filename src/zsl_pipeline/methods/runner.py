@@ -2,30 +2,36 @@
 zero-shot retrieval, wall time and peak memory.
 
 Two stages, so either can be rerun alone from the catalog: :func:`train_runs` (one trained
-model per seed) and :func:`evaluate_runs` (one metrics record per seed).
+model per seed) and :func:`evaluate_runs` (one metrics record per seed). With a checkpoint
+folder, :func:`train_runs` keeps the seeds it finished in a resume file (:func:`runs_resume_path`),
+so a killed run started again trains only the seeds it had not finished.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import resource
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.data.fingerprint import SOURCE_KEY, check_source, source_data, stamped
+from zsl_pipeline.data.fingerprint import SOURCE_KEY, check_source, dataset_fingerprint, source_data, stamped
 from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
-from zsl_pipeline.methods.base import Method
+from zsl_pipeline.methods.base import Method, method_code_version, method_package
 from zsl_pipeline.methods.fewshot import choose_unseen_shots
 from zsl_pipeline.training.events import epoch_scope
 from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
+from zsl_pipeline.training.resume import load_resume, save_resume
 from zsl_pipeline.training.streams import eval_stream
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,22 @@ def prepared_data(method: Method, ds: ZeroShotDataset, n_shots: int, seed: int, 
     return prepare_features(ds, device, l2_normalise_embeddings=method.l2_normalise_embeddings, unseen_shots=shots)
 
 
+def runs_resume_path(
+    folder: str | Path, method: Method, ds: ZeroShotDataset, config: Any, *, settings: RunSettings, device: torch.device
+) -> Path:
+    """Where :func:`train_runs` keeps the seeds it finished: named by the method, the data
+    (fingerprint) and a hash of what shapes each seed's result (the config but its seed,
+    ``n_shots`` and the device type). The seeds themselves are not part of it: a run with more
+    or fewer seeds reuses the finished ones it shares."""
+    settings_key = {
+        "config": {k: v for k, v in config.to_dict().items() if k != "seed"},
+        "n_shots": settings.n_shots,
+        "device": device.type,
+    }
+    key = hashlib.sha256(json.dumps(settings_key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(folder) / f"{method.name}_runs_{ds.name}_{dataset_fingerprint(ds)}_{key}.pt"
+
+
 def train_runs(
     method: Method,
     ds: ZeroShotDataset,
@@ -83,15 +105,36 @@ def train_runs(
     device: torch.device,
     *,
     show_progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``method`` (settings ``config``, the method's config object) once per seed. Returns
     ``{"method", "n_shots", "runs": {seed: {...}}}`` where each run holds the checkpoint, its
     wall time and peak memory. The result and every checkpoint carry ``source_data`` (the data
-    they were trained on)."""
+    they were trained on).
+
+    With ``checkpoint_dir``, each finished seed is added to a resume file there
+    (:func:`runs_resume_path`, with the code version of the method's sources); a run started
+    again with the same data, settings and code loads the finished seeds instead of training them
+    again (a file of other code is not used: a warning, and every seed is trained). The file is
+    removed once every seed is done.
+    """
     source = source_data(ds)
     seeds = settings.seeds if settings.seeds is not None else (int(config.seed),)
+    path = code = None
+    finished: dict[str, Any] = {}
+    if checkpoint_dir is not None:
+        path = runs_resume_path(checkpoint_dir, method, ds, config, settings=settings, device=device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        code = method_code_version(method_package(method))
+        state = load_resume(path, code, what=f"{method.name}'s finished seeds")
+        if state is not None and state.get("method") == method.name:
+            finished = dict(state["runs"])
     runs: dict[str, Any] = {}
     for seed in seeds:
+        if str(seed) in finished:
+            runs[str(seed)] = finished[str(seed)]
+            log.info("%s seed %d: finished by an earlier run, loaded from %s (not trained again)", method.name, seed, path)
+            continue
         seeded = dataclasses.replace(config, seed=seed)
         data = prepared_data(method, ds, settings.n_shots, seed, device)
         _reset_peak(device)
@@ -109,6 +152,11 @@ def train_runs(
             "peak_memory_mb": peak_memory_mb(device),
         }
         log.info("%s seed %d trained in %.1f s", method.name, seed, runs[str(seed)]["train_time_s"])
+        if path is not None:
+            finished[str(seed)] = runs[str(seed)]
+            save_resume({"method": method.name, "runs": finished}, path, code)
+    if path is not None and path.is_file():
+        path.unlink()
     return stamped({"method": method.name, "n_shots": settings.n_shots, "runs": runs}, source)
 
 

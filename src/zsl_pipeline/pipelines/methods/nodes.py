@@ -29,9 +29,15 @@ logger = logging.getLogger(__name__)
 def train_node(method: str) -> Callable[..., dict[str, Any]]:
     """The training node of ``method``'s branch."""
 
-    def train(*, dataset: ZeroShotDataset, params: ConfigParams, runs: RunParams, device: str) -> dict[str, Any]:
-        """Train the method once per seed of ``runs.seeds`` (few-shot when ``runs.n_shots`` > 0)."""
-        return train_runs(get_method(method), dataset, params.config(), runs.config(), resolve_device(device))
+    def train(
+        *, dataset: ZeroShotDataset, params: ConfigParams, runs: RunParams, device: str, checkpoint_dir: str
+    ) -> dict[str, Any]:
+        """Train the method once per seed of ``runs.seeds`` (few-shot when ``runs.n_shots`` > 0);
+        a killed run started again loads the seeds it finished from ``checkpoint_dir``."""
+        return train_runs(
+            get_method(method), dataset, params.config(), runs.config(), resolve_device(device),
+            checkpoint_dir=checkpoint_dir,
+        )
 
     train.__annotations__["params"] = METHOD_PARAMS[method]  # what Kedro validates params:<method> against
     train.__qualname__ = f"train_node({method!r}).train"

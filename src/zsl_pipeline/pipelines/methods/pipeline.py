@@ -32,7 +32,7 @@ def _branch(method: str, runs_param: str) -> Pipeline:
             Node(
                 train_node(method),
                 inputs={"dataset": "zsl_dataset", "params": "params:method", "runs": "params:runs",
-                        "device": "params:device"},
+                        "device": "params:device", "checkpoint_dir": "params:checkpoint_dir"},
                 outputs="trained_models",
                 name="train",
             ),
@@ -45,7 +45,7 @@ def _branch(method: str, runs_param: str) -> Pipeline:
             ),
         ]
         params = {"params:runs": f"params:{runs_param}", "params:device": "params:device",
-                  "params:method": f"params:{method}"}
+                  "params:method": f"params:{method}", "params:checkpoint_dir": "params:checkpoint_dir"}
     return pipeline(
         Pipeline(nodes), namespace=method, inputs={"zsl_dataset"}, outputs={"runs": f"{method}_runs"},
         parameters=params,
