@@ -6,6 +6,8 @@
   draws that land on the training device whatever device the generator is on (``noise_device``);
 * :mod:`~zsl_pipeline.training.stats`: device-side per-epoch statistics and the history shape;
 * :mod:`~zsl_pipeline.training.checkpoint`: the checkpoint envelope, atomic save, safe load;
+* :mod:`~zsl_pipeline.training.resume`: resume files: the code version that wrote them, the
+  check that a run may continue from them;
 * :mod:`~zsl_pipeline.training.events`: the epoch channel (each finished epoch, and the
   iterations inside it, to whoever listens: the MLflow hook, the progress bar);
 * :mod:`~zsl_pipeline.training.progress`: the progress bar.
