@@ -4,6 +4,8 @@ run that is the default stream itself, so every method's numbers are identical e
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -75,6 +77,7 @@ def test_resume_checks_the_stream_device_not_the_training_device():
         config = tiny_config("tfvaegan", noise_device=noise_device, nepoch=1)
         state = train_tfvaegan(prepare_features(tiny_dataset(), CPU), config, CPU).checkpoint()
         assert state["rng"]["device_type"] == "cpu"
+        config = dataclasses.replace(config, nepoch=2)  # a finished checkpoint is refused: continue to 2
         check_resumable(state, config, CPU)
         if noise_device == "cpu":
             check_resumable(state, config, cuda)  # a CPU stream continues on the GPU
