@@ -28,6 +28,7 @@ from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
 from zsl_pipeline.methods.base import Method, method_code_version, method_package
 from zsl_pipeline.methods.fewshot import choose_unseen_shots
+from zsl_pipeline.training.epoch_resume import EpochCheckpoint, epoch_checkpoint
 from zsl_pipeline.training.events import epoch_scope
 from zsl_pipeline.training.features import FeatureTensors, prepare_features
 from zsl_pipeline.training.progress import EpochProgressBar
@@ -139,9 +140,11 @@ def train_runs(
         data = prepared_data(method, ds, settings.n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
+        epoch_file = EpochCheckpoint(path.with_name(f"{path.stem}_seed{seed}.pt"), code) if path and code else None
         with (
             EpochProgressBar(seeded.nepoch, f"{method.name} seed {seed}", enabled=show_progress) as bar,
             epoch_scope(f"seed{seed}"),  # live epochs: <stage>.seed<k>
+            epoch_checkpoint(epoch_file),  # the seed's per-epoch resume file (loops that support it)
         ):
             checkpoint = method.train(data, seeded, device, lambda done, total: bar.advance_to(done))
         if device.type == "cuda":
@@ -155,6 +158,8 @@ def train_runs(
         if path is not None:
             finished[str(seed)] = runs[str(seed)]
             save_resume({"method": method.name, "runs": finished}, path, code)
+        if epoch_file is not None:
+            epoch_file.remove()
     if path is not None and path.is_file():
         path.unlink()
     return stamped({"method": method.name, "n_shots": settings.n_shots, "runs": runs}, source)

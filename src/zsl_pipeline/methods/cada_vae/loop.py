@@ -34,6 +34,7 @@ from zsl_pipeline.methods.cada_vae.models import (
 )
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
+from zsl_pipeline.training.epoch_resume import current_epoch_checkpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import ADAM_BETA2
@@ -118,6 +119,30 @@ def train(
     )
     iters = config.iterations_per_epoch(data.ntrain)
     warmups = config.warmups
+    optimizers = {"vae": optimizer}
+    history: list[dict[str, float]] = []
+    start = 0
+    resume_file = current_epoch_checkpoint()  # opened by the runner; None: no per-epoch resume
+    resume = (
+        resume_file.load(method=METHOD_NAME, version=FORMAT_VERSION, config=config.to_dict(), stream_type=rng.device.type)
+        if resume_file is not None
+        else None
+    )
+    if resume is not None:  # the four networks, Adam and the stream as they were
+        start, history = restore_epoch_state(resume, models.networks(), optimizers, rng)
+        log.info("CADA-VAE: resuming after epoch %d from %s", start, resume_file.path)
+
+    def state_after(epochs_completed: int) -> dict[str, Any]:
+        return envelope(
+            method=METHOD_NAME,
+            version=FORMAT_VERSION,
+            config=config.to_dict(),
+            models=models.networks(),
+            history=history,
+            feature_dim=data.feature_dim,
+            attr_dim=data.attr_dim,
+            **epoch_state(epochs_completed, optimizers, rng),
+        )
     log.info(
         "CADA-VAE on %s: %d epochs x %d iterations of %d samples (reparameterisation: %s)",
         data.name,
@@ -127,10 +152,9 @@ def train(
         config.reparameterization,
     )
     models.train()
-    history: list[dict[str, float]] = []
     with tf32_allowed(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
         epoch_stats = EpochStats(device, losses=LOSS_STATS)
-        for epoch in range(config.nepoch):
+        for epoch in range(start, config.nepoch):
             factors = {name: warmup_factor(epoch, w) for name, w in warmups.items()}
             beta, gamma, delta = factors["beta"], factors["gamma"], factors["delta"]
             for i in range(iters):
@@ -172,6 +196,8 @@ def train(
             )
             history.append(stats)
             emit_epoch("cada_vae_train", epoch + 1, stats)
+            if resume_file is not None and epoch + 1 < config.nepoch:  # the runner keeps the finished run
+                resume_file.save(state_after(epoch + 1))
             if progress is not None:
                 progress(epoch + 1, config.nepoch)
     models.eval()

@@ -14,11 +14,14 @@ import torch
 from zsl_pipeline.evaluation.protocols import ClassifierConfig
 from zsl_pipeline.evaluation.synthesis import ClassifierSets
 from zsl_pipeline.methods.base import Method, Progress
+from zsl_pipeline.methods.tfvaegan.checkpoint import check_resumable
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.evaluate import classifier_config, synthesize_unseen, transformed_sets
 from zsl_pipeline.methods.tfvaegan.loop import train_tfvaegan
 from zsl_pipeline.methods.tfvaegan.stages import load_models
+from zsl_pipeline.training.epoch_resume import current_epoch_checkpoint
 from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.resume import load_resume
 
 
 def config_from_params(params: Mapping[str, Any]) -> TFVAEGANConfig:
@@ -27,8 +30,21 @@ def config_from_params(params: Mapping[str, Any]) -> TFVAEGANConfig:
 
 def train(data: FeatureTensors, config: TFVAEGANConfig, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
     """The §2.5 loop (``train_tfvaegan``) with no per-epoch evaluation; the checkpoint keeps the
-    networks, not the optimiser states (the comparison never resumes training)."""
-    result = train_tfvaegan(data, config, device, progress=progress)
+    networks, not the optimiser states. Inside the runner's per-seed epoch checkpoint
+    (``training.epoch_resume``) it resumes from that file and saves it every ``checkpoint_every``
+    epochs (not after the last: the runner keeps the finished seed)."""
+    resume_file = current_epoch_checkpoint()
+    resume, on_checkpoint = None, None
+    if resume_file is not None:
+        resume = load_resume(resume_file.path, resume_file.code, what="epoch checkpoint")
+        if resume is not None:
+            check_resumable(resume, config, device, where=f"epoch checkpoint {resume_file.path}")
+
+        def on_checkpoint(state: Mapping[str, Any]) -> None:
+            if state["epochs_completed"] < config.nepoch:
+                resume_file.save(state)
+
+    result = train_tfvaegan(data, config, device, progress=progress, resume_from=resume, on_checkpoint=on_checkpoint)
     return {k: v for k, v in result.checkpoint().items() if k not in ("optimizers", "rng")}
 
 

@@ -33,6 +33,7 @@ from zsl_pipeline.methods.wgan.models import build_wgan, init_network
 from zsl_pipeline.models.classifier import LinearLogSoftmax
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
+from zsl_pipeline.training.epoch_resume import current_epoch_checkpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.optim import adam
@@ -180,12 +181,39 @@ def train(
         init_network(classifier, config.init, init_rng)
     net_g, net_d, classifier = net_g.to(device), net_d.to(device), classifier.to(device)
     rng = training_stream(init_rng, device, config.noise_device)
+    networks = {"generator": net_g, "critic": net_d, "pretrained_classifier": classifier}
+    resume_file = current_epoch_checkpoint()  # opened by the runner; None: no per-epoch resume
+    resume = (
+        resume_file.load(method=config.method, version=FORMAT_VERSION, config=config.to_dict(), stream_type=rng.device.type)
+        if resume_file is not None
+        else None
+    )
 
-    pretrain_classifier(classifier, data.train_x, remap[data.train_y], config, rng)
+    if resume is None:
+        pretrain_classifier(classifier, data.train_x, remap[data.train_y], config, rng)
     classifier.requires_grad_(False)  # frozen; gradients still flow through it to G
 
     opt_g = adam(net_g.parameters(), lr=config.lr, beta1=config.beta1)
     opt_d = adam(net_d.parameters(), lr=config.lr, beta1=config.beta1)
+    optimizers = {"generator": opt_g, "critic": opt_d}
+    history: list[dict[str, float]] = []
+    start = 0
+    if resume is not None:  # the pre-trained classifier, G, D, both Adams and the stream as they were
+        start, history = restore_epoch_state(resume, networks, optimizers, rng)
+        classifier.eval()
+        log.info("%s: resuming after epoch %d from %s", config.method, start, resume_file.path)
+
+    def state_after(epochs_completed: int) -> dict[str, Any]:
+        return envelope(
+            method=config.method,
+            version=FORMAT_VERSION,
+            config=config.to_dict(),
+            models=networks,
+            history=history,
+            feature_dim=data.feature_dim,
+            attr_dim=data.attr_dim,
+            **epoch_state(epochs_completed, optimizers, rng),
+        )
     iters = config.generator_iterations(data.ntrain)
     log.info(
         "%s on %s: %d training classes, %d epochs x %d generator iterations x %d critic steps",
@@ -196,10 +224,9 @@ def train(
         iters,
         config.critic_iter,
     )
-    history: list[dict[str, float]] = []
     with tf32_allowed(config.precision == "tf32"):  # TF32 for the whole loop, backward passes included
         epoch_stats = EpochStats(device, critic=CRITIC_STATS, generator=GENERATOR_STATS)
-        for epoch in range(config.nepoch):
+        for epoch in range(start, config.nepoch):
             net_g.train()
             net_d.train()
             for i in range(iters):
@@ -220,6 +247,8 @@ def train(
                 config.nepoch,
                 *(stats_row[name] for name in CRITIC_STATS + GENERATOR_STATS),
             )
+            if resume_file is not None and epoch + 1 < config.nepoch:  # the runner keeps the finished run
+                resume_file.save(state_after(epoch + 1))
             if progress is not None:
                 progress(epoch + 1, config.nepoch)
 
@@ -227,7 +256,7 @@ def train(
         method=config.method,
         version=FORMAT_VERSION,
         config=config.to_dict(),
-        models={"generator": net_g, "critic": net_d, "pretrained_classifier": classifier},
+        models=networks,
         history=history,
         feature_dim=data.feature_dim,
         attr_dim=data.attr_dim,
