@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tiny_methods import tiny_config, tiny_dataset
-from zsl_pipeline.methods import get_method
+from zsl_pipeline.methods import GENERATIVE_METHODS, get_method
 from zsl_pipeline.methods.runner import RunSettings, runs_resume_path, train_runs
 from zsl_pipeline.training.epoch_resume import EpochCheckpoint
 
@@ -22,7 +22,7 @@ class Killed(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("name", ["clswgan", "cada_vae", "tfvaegan"])
+@pytest.mark.parametrize("name", GENERATIVE_METHODS)
 def test_a_seed_killed_after_an_epoch_checkpoint_resumes_from_it(name, tmp_path, monkeypatch, caplog):
     method, ds = get_method(name), tiny_dataset()
     config = tiny_config(name, nepoch=3, **({"checkpoint_every": 1} if name == "tfvaegan" else {}))

@@ -8,6 +8,8 @@
 * :mod:`~zsl_pipeline.training.checkpoint`: the checkpoint envelope, atomic save, safe load;
 * :mod:`~zsl_pipeline.training.resume`: resume files: the code version that wrote them, the
   check that a run may continue from them;
+* :mod:`~zsl_pipeline.training.epoch_resume`: the per-epoch resume file a runner opens around
+  a training loop;
 * :mod:`~zsl_pipeline.training.events`: the epoch channel (each finished epoch, and the
   iterations inside it, to whoever listens: the MLflow hook, the progress bar);
 * :mod:`~zsl_pipeline.training.progress`: the progress bar.
