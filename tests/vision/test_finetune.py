@@ -11,6 +11,7 @@ from PIL import Image
 
 from device_checks import saved_devices, tensor_devices
 from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.training.epoch_resume import EpochCheckpoint
 from zsl_pipeline.vision import extraction
 from zsl_pipeline.vision.backbone import build_backbone
 from zsl_pipeline.vision.finetune import (
@@ -153,3 +154,68 @@ def test_finetuning_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_pat
         torch.save(checkpoint, tmp_path / "ft.pt")
         assert saved_devices(tmp_path / "ft.pt") == {"cpu"}
         build_backbone(tmp_path / "ft.pt")
+
+
+class Killed(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_killed_finetuning_resumes_after_its_last_epoch_checkpoint(tmp_path, backbone, monkeypatch, cache):
+    ds = make_image_dataset(tmp_path)
+    config = FinetuneConfig(**{**TINY, "epochs": 3, "cache_frozen_activations": cache})
+    reference, reference_history = finetune_backbone(ds, config, "cpu", backbone, progress=False)
+
+    resume_file = EpochCheckpoint(tmp_path / "finetune.pt", "test+code")
+    real_save, saved = EpochCheckpoint.save, []
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        saved.append(int(state["epochs_completed"]))
+        if state["epochs_completed"] == 2:
+            raise Killed("simulated crash")
+
+    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    with pytest.raises(Killed):
+        finetune_backbone(ds, config, "cpu", backbone, progress=False, resume_file=resume_file)
+    resumed, history = finetune_backbone(ds, config, "cpu", backbone, progress=False, resume_file=resume_file)
+    assert saved == [1, 2]  # resumed after epoch 2; no checkpoint after the last epoch
+    for key in ("loss", "train_accuracy", "epoch"):
+        assert history[key] == reference_history[key]
+    for part in ("state_dict", "head_state_dict"):
+        for key, tensor in reference[part].items():
+            torch.testing.assert_close(resumed[part][key], tensor, rtol=0, atol=0)
+
+    # nepoch (epochs) lowered to the checkpoint's 2 epochs: refused, naming the file
+    with pytest.raises(ValueError, match=r"finetune\.pt: it has 2 epochs completed.*nepoch=2"):
+        finetune_backbone(ds, FinetuneConfig(**{**TINY, "epochs": 2, "cache_frozen_activations": cache}), "cpu",
+                          backbone, progress=False, resume_file=resume_file)
+
+
+def test_the_stage_keeps_an_epoch_checkpoint_and_removes_it_when_done(tmp_path, monkeypatch):
+    from zsl_pipeline.vision import stages
+
+    ds = make_image_dataset(tmp_path)
+    config = FinetuneConfig(**{**TINY, "epochs": 2})
+    folder = tmp_path / "checkpoints"
+    resume_file = stages.finetune_resume_file(folder, ds, config, weights="none", init_seed=0)
+    lowered = stages.finetune_resume_file(folder, ds, FinetuneConfig(**{**TINY, "epochs": 1}), weights="none", init_seed=0)
+    assert lowered.path == resume_file.path  # epochs may change on resume; the rest names the file
+    assert stages.finetune_resume_file(folder, ds, FinetuneConfig(**{**TINY, "lr": 0.1}), weights="none",
+                                       init_seed=0).path != resume_file.path  # fmt: skip
+    real_save = EpochCheckpoint.save
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        raise Killed("simulated crash")
+
+    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    with pytest.raises(Killed):
+        stages.finetune_backbone(ds, config, torch.device("cpu"), weights="none", init_seed=0, checkpoint_dir=folder)
+    assert resume_file.path.is_file()
+    monkeypatch.undo()
+    resumed, _ = stages.finetune_backbone(ds, config, torch.device("cpu"), weights="none", init_seed=0,
+                                          checkpoint_dir=folder)  # fmt: skip
+    reference, _ = stages.finetune_backbone(ds, config, torch.device("cpu"), weights="none", init_seed=0)
+    assert all(torch.equal(v, resumed["state_dict"][k]) for k, v in reference["state_dict"].items())
+    assert not resume_file.path.exists()

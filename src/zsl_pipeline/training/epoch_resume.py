@@ -32,8 +32,19 @@ class EpochCheckpoint:
     path: Path
     code: str
 
-    def load(self, *, method: str, version: int, config: Mapping[str, Any], stream_type: str) -> dict[str, Any] | None:
+    def load(
+        self,
+        *,
+        method: str,
+        version: int,
+        config: Mapping[str, Any],
+        stream_type: str,
+        nepoch: int | None = None,
+        free: frozenset[str] = frozenset(),
+    ) -> dict[str, Any] | None:
         """The checkpoint to resume from, or None (no file, or one of other code: a warning).
+        ``nepoch``: the run's number of epochs (default ``config["nepoch"]``); ``free``: settings
+        that may differ from the checkpoint's (they do not change the trajectory).
 
         Raises ValueError when the file is of this code but cannot continue this run: another
         format, other settings, a random stream on another device type, or nothing left to train.
@@ -44,7 +55,9 @@ class EpochCheckpoint:
         where = f"epoch checkpoint {self.path}"
         check_format(state, method, version)
         current = dict(config)
-        differ = sorted(k for k in set(current) | set(state["config"]) if state["config"].get(k) != current.get(k))
+        differ = sorted(
+            k for k in (set(current) | set(state["config"])) - free if state["config"].get(k) != current.get(k)
+        )
         if differ:
             raise ValueError(f"cannot resume from {where}: settings differ ({', '.join(differ)})")
         if state["rng"]["device_type"] != stream_type:
@@ -52,7 +65,7 @@ class EpochCheckpoint:
                 f"cannot resume from {where}: its random stream is on {state['rng']['device_type']}, "
                 f"this run's on {stream_type}"
             )
-        check_unfinished(int(state["epochs_completed"]), int(current["nepoch"]), where)
+        check_unfinished(int(state["epochs_completed"]), int(current["nepoch"] if nepoch is None else nepoch), where)
         return state
 
     def save(self, state: Mapping[str, Any]) -> None:

@@ -32,13 +32,14 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.training.checkpoint import cpu_copy
+from zsl_pipeline.training.checkpoint import cpu_copy, envelope
 from zsl_pipeline.training.device import (
     TRAINING_PRECISIONS,
     check_precision,
     precision_autocast,
     tf32_allowed,
 )
+from zsl_pipeline.training.epoch_resume import EpochCheckpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
@@ -57,6 +58,10 @@ from zsl_pipeline.vision.extraction import ImagePathDataset
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT_VERSION = 1
+#: The name of fine-tuning's epoch checkpoints (``training.epoch_resume``), and the settings that
+#: may change on resume (the number of epochs: nothing else depends on it).
+RESUME_METHOD = "finetune"
+RESUME_FREE_FIELDS = frozenset({"epochs"})
 BYTES_PER_GIB = 1024**3
 #: Training BatchNorm needs more than one value per channel; a trailing batch of one sample
 #: is merged into the previous batch (a 1x1 layer4 map at small demo resolutions).
@@ -243,6 +248,7 @@ def finetune_backbone(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     *,
     progress: bool = True,
+    resume_file: EpochCheckpoint | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Fine-tune ``config.trainable_blocks`` + a linear head on the seen trainval images.
 
@@ -250,7 +256,9 @@ def finetune_backbone(
     ``torch.load(..., weights_only=True)``; ``build_backbone(checkpoint)`` (or its saved path)
     rebuilds the fine-tuned backbone. ``backbone`` is copied, never modified. ``history`` has
     one entry per epoch: ``epoch``, ``loss``, ``train_accuracy``, ``seconds``. ``progress``: a
-    progress bar over epochs with an inner bar over the epoch's batches.
+    progress bar over epochs with an inner bar over the epoch's batches. ``resume_file``: an
+    epoch checkpoint (``training.epoch_resume``) to continue from and to save after every epoch
+    but the last (the trainable weights, head, Adam, the batch and global CPU generators).
     """
     device = torch.device(device)
     check_precision(config.precision, device)
@@ -298,8 +306,24 @@ def finetune_backbone(
         cache = _cache_frozen(model, paths, config, device) if config.cache_frozen_activations else None
         train_set = ImagePathDataset(paths, _train_transform(config)) if cache is None else None
 
+        config_dict = {**asdict(config), "trainable_blocks": list(config.trainable_blocks)}
+        networks, optimizers = {"backbone": model, "head": head}, {"adam": optimizer}
+        first = 1
+        resume = (
+            resume_file.load(method=RESUME_METHOD, version=CHECKPOINT_FORMAT_VERSION, config=config_dict,
+                             stream_type="cpu", nepoch=config.epochs, free=RESUME_FREE_FIELDS)
+            if resume_file is not None
+            else None
+        )
+        if resume is not None:  # after the cache: it is rebuilt exactly as the first run built it
+            done, rows = restore_epoch_state(resume, networks, optimizers, generator)
+            torch.default_generator.set_state(resume["global_rng"])
+            first = done + 1
+            bar.advance_to(done)
+            log.info("fine-tuning: resuming after epoch %d from %s", done, resume_file.path)
+
         # Phase 2: train the trainable blocks and the head ------------------------------
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first, config.epochs + 1):
             start = time.perf_counter()
             _set_train_modes(model, config)
             head.train()
@@ -332,9 +356,16 @@ def finetune_backbone(
                 on_epoch(epoch, row)
             bar.set_metrics({"loss": row["loss"], "acc": row["train_accuracy"]})
             bar.advance_to(epoch)
+            if resume_file is not None and epoch < config.epochs:
+                resume_file.save(
+                    envelope(
+                        method=RESUME_METHOD, version=CHECKPOINT_FORMAT_VERSION, config=config_dict,
+                        models=networks, history=rows, feature_dim=FEATURE_DIM, attr_dim=0,
+                        **epoch_state(epoch, optimizers, generator),
+                        global_rng=torch.default_generator.get_state(),
+                    )
+                )
 
-    config_dict = asdict(config)
-    config_dict["trainable_blocks"] = list(config.trainable_blocks)
     checkpoint = {
         "format": FINETUNED_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,

@@ -16,7 +16,11 @@ distance to the class's real images) measure "closer" instead of leaving it to t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -24,10 +28,12 @@ import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
-from zsl_pipeline.data.fingerprint import check_source, source_data, stamped
+from zsl_pipeline.data.fingerprint import check_source, dataset_fingerprint, source_data, stamped
 from zsl_pipeline.data.images import load_image
+from zsl_pipeline.methods.base import method_code_version
 from zsl_pipeline.methods.tfvaegan.models import generate
 from zsl_pipeline.methods.tfvaegan.stages import load_models
+from zsl_pipeline.training.epoch_resume import EpochCheckpoint
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.training.streams import randn
 from zsl_pipeline.vision import finetune, inversion
@@ -54,6 +60,20 @@ def load_images(paths: Sequence[str], size: int) -> np.ndarray:
     return out
 
 
+def finetune_resume_file(
+    folder: str | Path, ds: ZeroShotDataset, config: FinetuneConfig, *, weights: str, init_seed: int
+) -> EpochCheckpoint:
+    """Fine-tuning's epoch checkpoint: named by the images (paths, labels, splits), the settings
+    but ``epochs`` (which may change on resume), the starting weights; the code version inside."""
+    h = hashlib.sha256()
+    h.update(json.dumps(list(ds.image_paths or ()), sort_keys=True).encode())
+    h.update(dataset_fingerprint(ds).encode())
+    settings = {k: v for k, v in asdict(config).items() if k not in finetune.RESUME_FREE_FIELDS}
+    h.update(json.dumps({"config": settings, "weights": weights, "init_seed": init_seed}, sort_keys=True, default=str).encode())
+    code = method_code_version("zsl_pipeline.vision")
+    return EpochCheckpoint(Path(folder) / f"finetune_{ds.name}_{h.hexdigest()[:16]}.pt", code)
+
+
 def finetune_backbone(
     ds: ZeroShotDataset,
     config: FinetuneConfig,
@@ -61,10 +81,23 @@ def finetune_backbone(
     *,
     weights: str,
     init_seed: int = DEFAULT_INIT_SEED,
+    checkpoint_dir: str | Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the last block(s) + a head on seen-class trainval images only, starting from the
-    extraction backbone (``weights``); returns (fine-tuned checkpoint, per-epoch history)."""
-    return finetune.finetune_backbone(ds, config, device, extraction_backbone(weights, init_seed))
+    extraction backbone (``weights``); returns (fine-tuned checkpoint, per-epoch history).
+    With ``checkpoint_dir`` an epoch checkpoint is kept there (:func:`finetune_resume_file`): a
+    killed run started again continues after its last finished epoch; removed when done."""
+    resume_file = (
+        finetune_resume_file(checkpoint_dir, ds, config, weights=weights, init_seed=init_seed)
+        if checkpoint_dir is not None
+        else None
+    )
+    result = finetune.finetune_backbone(
+        ds, config, device, extraction_backbone(weights, init_seed), resume_file=resume_file
+    )
+    if resume_file is not None:
+        resume_file.remove()
+    return result
 
 
 def extract_features(

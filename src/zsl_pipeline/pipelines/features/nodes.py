@@ -11,11 +11,13 @@ from zsl_pipeline.vision import stages
 
 
 def finetune_backbone(
-    *, dataset: ZeroShotDataset, params: FinetuneParams, extraction: ExtractionParams, device: str
+    *, dataset: ZeroShotDataset, params: FinetuneParams, extraction: ExtractionParams, device: str, checkpoint_dir: str
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Train the last block(s) + a head on seen-class trainval images only; returns the checkpoint."""
+    """Train the last block(s) + a head on seen-class trainval images only; returns the checkpoint.
+    A killed run started again resumes after its last epoch (epoch checkpoint in ``checkpoint_dir``)."""
     return stages.finetune_backbone(
-        dataset, params.config(), resolve_device(device), weights=extraction.weights, init_seed=extraction.init_seed
+        dataset, params.config(), resolve_device(device), weights=extraction.weights, init_seed=extraction.init_seed,
+        checkpoint_dir=checkpoint_dir,
     )
 
 

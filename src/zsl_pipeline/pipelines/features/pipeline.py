@@ -18,6 +18,7 @@ def create_pipeline(finetune: bool = False) -> Pipeline:
                     "params": "params:finetune",
                     "extraction": "params:extraction",
                     "device": "params:device",
+                    "checkpoint_dir": "params:checkpoint_dir",
                 },
                 outputs=["finetuned_backbone_model", "finetune_history"],
                 name="finetune_backbone",
