@@ -139,3 +139,41 @@ def test_each_epoch_and_its_batches_are_announced_as_they_end(pairs, perceptual_
     assert [(stage, epoch) for stage, epoch, _ in epochs] == [("inversion", 1), ("inversion", 2)]
     assert [values["generator_loss"] for _, _, values in epochs] == history["generator_loss"]
     assert ticks == [(1, 2), (2, 2)] * 2  # 4 pairs in batches of 2
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_killed_inversion_resumes_after_its_last_epoch_checkpoint(tmp_path, perceptual_net, pairs, monkeypatch):
+    from zsl_pipeline.training.epoch_resume import EpochCheckpoint
+
+    feats, images = pairs
+    config = InversionConfig(**{**TINY, "epochs": 3})
+    reference, reference_history = train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net,
+                                                   progress=False)  # fmt: skip
+    resume_file = EpochCheckpoint(tmp_path / "inversion.pt", "test+code")
+    real_save, saved = EpochCheckpoint.save, []
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        saved.append(int(state["epochs_completed"]))
+        if state["epochs_completed"] == 2:
+            raise Killed("simulated crash")
+
+    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    with pytest.raises(Killed):
+        train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net, progress=False,
+                        resume_file=resume_file)  # fmt: skip
+    resumed, history = train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net, progress=False,
+                                       resume_file=resume_file)  # fmt: skip
+    assert saved == [1, 2]  # resumed after epoch 2; no checkpoint after the last epoch
+    assert {k: v for k, v in history.items() if k != "seconds"} == {
+        k: v for k, v in reference_history.items() if k != "seconds"
+    }
+    for part in ("generator_state_dict", "discriminator_state_dict"):
+        for key, tensor in reference[part].items():
+            torch.testing.assert_close(resumed[part][key], tensor, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"inversion\.pt: it has 2 epochs completed.*nepoch=2"):
+        train_inversion(feats, images, InversionConfig(**{**TINY, "epochs": 2}), "cpu", perceptual_net=perceptual_net,
+                        progress=False, resume_file=resume_file)  # fmt: skip

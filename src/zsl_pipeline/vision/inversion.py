@@ -20,13 +20,14 @@ import torch
 from torch import nn
 
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
-from zsl_pipeline.training.checkpoint import cpu_copy
+from zsl_pipeline.training.checkpoint import cpu_copy, envelope
 from zsl_pipeline.training.device import (
     TRAINING_PRECISIONS,
     check_precision,
     precision_autocast,
     tf32_allowed,
 )
+from zsl_pipeline.training.epoch_resume import EpochCheckpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 INVERSION_CHECKPOINT_FORMAT = "zsl_pipeline.feature_inversion"
 CHECKPOINT_FORMAT_VERSION = 1
+#: The name of inversion's epoch checkpoints (``training.epoch_resume``), and the settings that
+#: may change on resume (the number of epochs: nothing else depends on it).
+RESUME_METHOD = "inversion"
+RESUME_FREE_FIELDS = frozenset({"epochs"})
 UINT8_MAX = 255.0
 #: Batch size of inference passes (inversion, perceptual activations for scoring).
 INFERENCE_BATCH = 128
@@ -176,6 +181,7 @@ def train_inversion(
     perceptual_net: ResNetBackbone,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
+    resume_file: EpochCheckpoint | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the inversion generator on (feature, image) pairs.
 
@@ -184,6 +190,9 @@ def train_inversion(
         images: (N, 64, 64, 3) uint8 (or (N, 3, 64, 64); float in [0, 1] also accepted).
         perceptual_net: the extraction backbone; copied and frozen, never modified.
         progress: a progress bar over epochs with an inner bar over the epoch's batches.
+        resume_file: an epoch checkpoint (``training.epoch_resume``) to continue from and to
+            save after every epoch but the last (both networks, both Adams, the shuffle and
+            global CPU generators; ``epochs`` may change on resume).
     Returns:
         ``(checkpoint, history)``; the checkpoint loads with ``weights_only=True`` and
         :func:`load_generator`. History: per-epoch means of every loss term and of the
@@ -224,8 +233,23 @@ def train_inversion(
         opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
         shuffle = torch.Generator().manual_seed(config.seed)
+        networks = {"generator": generator, "discriminator": discriminator}
+        optimizers = {"generator": opt_g, "discriminator": opt_d}
+        first = 1
+        resume = (
+            resume_file.load(method=RESUME_METHOD, version=CHECKPOINT_FORMAT_VERSION, config=_config_dict(config),
+                             stream_type="cpu", nepoch=config.epochs, free=RESUME_FREE_FIELDS)
+            if resume_file is not None
+            else None
+        )
+        if resume is not None:
+            done, rows = restore_epoch_state(resume, networks, optimizers, shuffle)
+            torch.default_generator.set_state(resume["global_rng"])
+            first = done + 1
+            bar.advance_to(done)
+            log.info("inversion: resuming after epoch %d from %s", done, resume_file.path)
 
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first, config.epochs + 1):
             start = time.perf_counter()
             generator.train()
             discriminator.train()
@@ -285,6 +309,15 @@ def train_inversion(
                 on_epoch(epoch, row)
             bar.set_metrics({"G": row["generator_loss"], "D": row["discriminator_loss"]})
             bar.advance_to(epoch)
+            if resume_file is not None and epoch < config.epochs:
+                resume_file.save(
+                    envelope(
+                        method=RESUME_METHOD, version=CHECKPOINT_FORMAT_VERSION, config=_config_dict(config),
+                        models=networks, history=rows, feature_dim=int(feats.shape[1]), attr_dim=0,
+                        **epoch_state(epoch, optimizers, shuffle),
+                        global_rng=torch.default_generator.get_state(),
+                    )
+                )
 
     checkpoint = {
         "format": INVERSION_CHECKPOINT_FORMAT,

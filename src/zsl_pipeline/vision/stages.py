@@ -60,18 +60,36 @@ def load_images(paths: Sequence[str], size: int) -> np.ndarray:
     return out
 
 
+def _weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key, tensor in sorted(state_dict.items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _resume_file(
+    folder: str | Path, stage: str, ds: ZeroShotDataset, config: Mapping[str, Any], *, free: frozenset[str],
+    extra: Mapping[str, Any],
+) -> EpochCheckpoint:
+    """An image stage's epoch checkpoint in ``folder``, named by the images (paths), the data
+    (fingerprint), the settings but ``free`` and ``extra``; the code version of ``vision`` inside."""
+    h = hashlib.sha256()
+    h.update(json.dumps(list(ds.image_paths or ())).encode())
+    h.update(dataset_fingerprint(ds).encode())
+    settings = {k: v for k, v in config.items() if k not in free}
+    h.update(json.dumps({"config": settings, **extra}, sort_keys=True, default=str).encode())
+    code = method_code_version("zsl_pipeline.vision")
+    return EpochCheckpoint(Path(folder) / f"{stage}_{ds.name}_{h.hexdigest()[:16]}.pt", code)
+
+
 def finetune_resume_file(
     folder: str | Path, ds: ZeroShotDataset, config: FinetuneConfig, *, weights: str, init_seed: int
 ) -> EpochCheckpoint:
-    """Fine-tuning's epoch checkpoint: named by the images (paths, labels, splits), the settings
-    but ``epochs`` (which may change on resume), the starting weights; the code version inside."""
-    h = hashlib.sha256()
-    h.update(json.dumps(list(ds.image_paths or ()), sort_keys=True).encode())
-    h.update(dataset_fingerprint(ds).encode())
-    settings = {k: v for k, v in asdict(config).items() if k not in finetune.RESUME_FREE_FIELDS}
-    h.update(json.dumps({"config": settings, "weights": weights, "init_seed": init_seed}, sort_keys=True, default=str).encode())
-    code = method_code_version("zsl_pipeline.vision")
-    return EpochCheckpoint(Path(folder) / f"finetune_{ds.name}_{h.hexdigest()[:16]}.pt", code)
+    """Fine-tuning's epoch checkpoint: named by the images, the data, the settings but ``epochs``
+    (which may change on resume) and the starting weights; the code version inside."""
+    extra = {"weights": weights, "init_seed": init_seed}
+    return _resume_file(folder, "finetune", ds, asdict(config), free=finetune.RESUME_FREE_FIELDS, extra=extra)
 
 
 def finetune_backbone(
@@ -121,15 +139,29 @@ def train_inversion(
     weights: str,
     init_seed: int = DEFAULT_INIT_SEED,
     finetuned: Mapping[str, Any] | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the inversion networks on every real (scaled feature, image) pair of ``ds``; the
-    perceptual loss uses the extraction backbone (the fine-tuned one when the features came from it)."""
+    perceptual loss uses the extraction backbone (the fine-tuned one when the features came from it).
+    With ``checkpoint_dir`` an epoch checkpoint is kept there (named by the data, the images, the
+    settings but ``epochs`` and the perceptual backbone): a killed run started again continues
+    after its last finished epoch; removed when done."""
     if ds.image_paths is None:
         raise ValueError(f"dataset '{ds.name}' has no images to invert to")
     backbone = extraction_backbone(weights, init_seed, finetuned)
     features = prepare_features(ds, torch.device("cpu")).transform(ds.features).numpy()
     images = load_images(ds.image_paths, config.image_size)
-    checkpoint, history = inversion.train_inversion(features, images, config, device, perceptual_net=backbone)
+    resume_file = None
+    if checkpoint_dir is not None:
+        perceptual = {"weights": weights, "init_seed": init_seed,
+                      "finetuned": _weights_digest(finetuned["state_dict"]) if finetuned is not None else None}
+        resume_file = _resume_file(checkpoint_dir, "inversion", ds, asdict(config),
+                                   free=inversion.RESUME_FREE_FIELDS, extra=perceptual)  # fmt: skip
+    checkpoint, history = inversion.train_inversion(
+        features, images, config, device, perceptual_net=backbone, resume_file=resume_file
+    )
+    if resume_file is not None:
+        resume_file.remove()
     return stamped(checkpoint, source_data(ds)), history
 
 

@@ -18,9 +18,11 @@ def train_inversion(
     params: InversionParams,
     extraction: ExtractionParams,
     device: str,
+    checkpoint_dir: str,
     finetuned: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Train the up-convolutional generator + discriminator on all real (feature, image) pairs."""
+    """Train the up-convolutional generator + discriminator on all real (feature, image) pairs;
+    a killed run started again resumes after its last epoch (epoch checkpoint in ``checkpoint_dir``)."""
     return stages.train_inversion(
         dataset,
         params.config(),
@@ -28,6 +30,7 @@ def train_inversion(
         weights=extraction.weights,
         init_seed=extraction.init_seed,
         finetuned=finetuned,
+        checkpoint_dir=checkpoint_dir,
     )
 
 

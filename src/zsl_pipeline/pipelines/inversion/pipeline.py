@@ -15,7 +15,7 @@ def create_pipeline(finetune: bool = False) -> Pipeline:
         [
             Node(
                 train_inversion,
-                inputs=shared,
+                inputs={**shared, "checkpoint_dir": "params:checkpoint_dir"},
                 outputs=["inversion_model", "inversion_history"],
                 name="train_inversion",
             ),
