@@ -117,7 +117,10 @@ def train_runs(
     (:func:`runs_resume_path`, with the code version of the method's sources); a run started
     again with the same data, settings and code loads the finished seeds instead of training them
     again (a file of other code is not used: a warning, and every seed is trained). The file is
-    removed once every seed is done.
+    removed once every seed is done. Each seed trains inside an epoch checkpoint of its own
+    (``<resume file>_seed<k>.pt``, :mod:`zsl_pipeline.training.epoch_resume`), so a seed killed
+    mid-training continues after its last saved epoch (its ``train_time_s`` then counts only the
+    epochs trained in this run).
     """
     source = source_data(ds)
     seeds = settings.seeds if settings.seeds is not None else (int(config.seed),)
