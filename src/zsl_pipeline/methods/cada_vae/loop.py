@@ -132,7 +132,8 @@ def train(
         start, history = restore_epoch_state(resume, models.networks(), optimizers, rng)
         log.info("CADA-VAE: resuming after epoch %d from %s", start, resume_file.path)
 
-    def state_after(epochs_completed: int) -> dict[str, Any]:
+    def checkpoint(**resume_state: Any) -> dict[str, Any]:
+        """The run's envelope; with ``epoch_state(...)`` a per-epoch resume checkpoint."""
         return envelope(
             method=METHOD_NAME,
             version=FORMAT_VERSION,
@@ -141,8 +142,9 @@ def train(
             history=history,
             feature_dim=data.feature_dim,
             attr_dim=data.attr_dim,
-            **epoch_state(epochs_completed, optimizers, rng),
+            **resume_state,
         )
+
     log.info(
         "CADA-VAE on %s: %d epochs x %d iterations of %d samples (reparameterisation: %s)",
         data.name,
@@ -197,16 +199,8 @@ def train(
             history.append(stats)
             emit_epoch("cada_vae_train", epoch + 1, stats)
             if resume_file is not None and epoch + 1 < config.nepoch:  # the runner keeps the finished run
-                resume_file.save(state_after(epoch + 1))
+                resume_file.save(checkpoint(**epoch_state(epoch + 1, optimizers, rng)))
             if progress is not None:
                 progress(epoch + 1, config.nepoch)
     models.eval()
-    return envelope(
-        method=METHOD_NAME,
-        version=FORMAT_VERSION,
-        config=config.to_dict(),
-        models=models.networks(),
-        history=history,
-        feature_dim=data.feature_dim,
-        attr_dim=data.attr_dim,
-    )
+    return checkpoint()

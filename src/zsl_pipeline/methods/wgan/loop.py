@@ -203,7 +203,8 @@ def train(
         classifier.eval()
         log.info("%s: resuming after epoch %d from %s", config.method, start, resume_file.path)
 
-    def state_after(epochs_completed: int) -> dict[str, Any]:
+    def checkpoint(**resume_state: Any) -> dict[str, Any]:
+        """The run's envelope; with ``epoch_state(...)`` a per-epoch resume checkpoint."""
         return envelope(
             method=config.method,
             version=FORMAT_VERSION,
@@ -212,8 +213,9 @@ def train(
             history=history,
             feature_dim=data.feature_dim,
             attr_dim=data.attr_dim,
-            **epoch_state(epochs_completed, optimizers, rng),
+            **resume_state,
         )
+
     iters = config.generator_iterations(data.ntrain)
     log.info(
         "%s on %s: %d training classes, %d epochs x %d generator iterations x %d critic steps",
@@ -248,16 +250,8 @@ def train(
                 *(stats_row[name] for name in CRITIC_STATS + GENERATOR_STATS),
             )
             if resume_file is not None and epoch + 1 < config.nepoch:  # the runner keeps the finished run
-                resume_file.save(state_after(epoch + 1))
+                resume_file.save(checkpoint(**epoch_state(epoch + 1, optimizers, rng)))
             if progress is not None:
                 progress(epoch + 1, config.nepoch)
 
-    return envelope(
-        method=config.method,
-        version=FORMAT_VERSION,
-        config=config.to_dict(),
-        models=networks,
-        history=history,
-        feature_dim=data.feature_dim,
-        attr_dim=data.attr_dim,
-    )
+    return checkpoint()
