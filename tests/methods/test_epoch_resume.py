@@ -9,17 +9,13 @@ import logging
 import pytest
 import torch
 
+from crashes import Killed, crash_after_epoch_checkpoint
 from tiny_methods import tiny_config, tiny_dataset
 from zsl_pipeline.methods import GENERATIVE_METHODS, get_method
 from zsl_pipeline.methods.runner import RunSettings, runs_resume_path, train_runs
-from zsl_pipeline.training.epoch_resume import EpochCheckpoint
 
 CPU = torch.device("cpu")
 SETTINGS = RunSettings(seeds=(5,))
-
-
-class Killed(RuntimeError):
-    pass
 
 
 @pytest.mark.parametrize("name", GENERATIVE_METHODS)
@@ -28,15 +24,7 @@ def test_a_seed_killed_after_an_epoch_checkpoint_resumes_from_it(name, tmp_path,
     config = tiny_config(name, nepoch=3, **({"checkpoint_every": 1} if name == "tfvaegan" else {}))
     reference = train_runs(method, ds, config, SETTINGS, CPU, show_progress=False)["runs"]["5"]["checkpoint"]
 
-    real_save, saved = EpochCheckpoint.save, []
-
-    def save_then_die(self, state):
-        real_save(self, state)
-        saved.append(int(state["epochs_completed"]))
-        if state["epochs_completed"] == 2:
-            raise Killed("simulated crash")
-
-    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    saved = crash_after_epoch_checkpoint(monkeypatch, epoch=2)
     with pytest.raises(Killed):
         train_runs(method, ds, config, SETTINGS, CPU, show_progress=False, checkpoint_dir=tmp_path)
     runs_file = runs_resume_path(tmp_path, method, ds, config, settings=SETTINGS, device=CPU)

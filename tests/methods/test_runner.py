@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from crashes import Killed
 from toy_data import make_toy_dataset
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.methods import get_method, runner
@@ -84,10 +85,6 @@ def test_few_shot_runs_record_their_shots(dataset):
 def test_run_settings_reject_bad_values(params, message):
     with pytest.raises(ValueError, match=message):
         RunParams.model_validate(params)
-
-
-class Killed(RuntimeError):
-    pass
 
 
 def _kill_at_seed(monkeypatch, killed_seed):

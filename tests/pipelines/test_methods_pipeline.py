@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from crashes import Killed
 from toy_data import make_toy_dataset
 from zsl_pipeline.data import write_xlsa17
 from zsl_pipeline.methods import ALL_METHODS
@@ -86,10 +87,6 @@ def test_one_method_alone_with_few_shots(run_pipeline, tmp_path, toy_xlsa17):
     assert [(r["seed"], r["n_shots"]) for r in runs] == [(4, 2)]
     metrics = json.loads(_latest(tmp_path, "data/cub/08_reporting/zswgan/comparison_metrics.json")[0].read_text())
     assert set(metrics) == {"zswgan.final", "zswgan.best_on_test"}
-
-
-class Killed(RuntimeError):
-    pass
 
 
 def test_a_killed_compare_run_resumes_after_its_first_seed_with_the_same_table(

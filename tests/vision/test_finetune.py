@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from crashes import Killed, crash_after_epoch_checkpoint
 from device_checks import saved_devices, tensor_devices
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.training.epoch_resume import EpochCheckpoint
@@ -156,10 +157,6 @@ def test_finetuning_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_pat
         build_backbone(tmp_path / "ft.pt")
 
 
-class Killed(RuntimeError):
-    pass
-
-
 @pytest.mark.parametrize("cache", [True, False])
 def test_killed_finetuning_resumes_after_its_last_epoch_checkpoint(tmp_path, backbone, monkeypatch, cache):
     ds = make_image_dataset(tmp_path)
@@ -167,15 +164,7 @@ def test_killed_finetuning_resumes_after_its_last_epoch_checkpoint(tmp_path, bac
     reference, reference_history = finetune_backbone(ds, config, "cpu", backbone, progress=False)
 
     resume_file = EpochCheckpoint(tmp_path / "finetune.pt", "test+code")
-    real_save, saved = EpochCheckpoint.save, []
-
-    def save_then_die(self, state):
-        real_save(self, state)
-        saved.append(int(state["epochs_completed"]))
-        if state["epochs_completed"] == 2:
-            raise Killed("simulated crash")
-
-    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    saved = crash_after_epoch_checkpoint(monkeypatch, epoch=2)
     with pytest.raises(Killed):
         finetune_backbone(ds, config, "cpu", backbone, progress=False, resume_file=resume_file)
     resumed, history = finetune_backbone(ds, config, "cpu", backbone, progress=False, resume_file=resume_file)
@@ -203,13 +192,7 @@ def test_the_stage_keeps_an_epoch_checkpoint_and_removes_it_when_done(tmp_path, 
     assert lowered.path == resume_file.path  # epochs may change on resume; the rest names the file
     assert stages.finetune_resume_file(folder, ds, FinetuneConfig(**{**TINY, "lr": 0.1}), weights="none",
                                        init_seed=0).path != resume_file.path  # fmt: skip
-    real_save = EpochCheckpoint.save
-
-    def save_then_die(self, state):
-        real_save(self, state)
-        raise Killed("simulated crash")
-
-    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    crash_after_epoch_checkpoint(monkeypatch)
     with pytest.raises(Killed):
         stages.finetune_backbone(ds, config, torch.device("cpu"), weights="none", init_seed=0, checkpoint_dir=folder)
     assert resume_file.path.is_file()

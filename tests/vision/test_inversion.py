@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from crashes import Killed, crash_after_epoch_checkpoint
 from device_checks import saved_devices, tensor_devices
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
 from zsl_pipeline.vision.backbone import build_backbone
@@ -141,10 +142,6 @@ def test_each_epoch_and_its_batches_are_announced_as_they_end(pairs, perceptual_
     assert ticks == [(1, 2), (2, 2)] * 2  # 4 pairs in batches of 2
 
 
-class Killed(RuntimeError):
-    pass
-
-
 def test_killed_inversion_resumes_after_its_last_epoch_checkpoint(tmp_path, perceptual_net, pairs, monkeypatch):
     from zsl_pipeline.training.epoch_resume import EpochCheckpoint
 
@@ -153,15 +150,7 @@ def test_killed_inversion_resumes_after_its_last_epoch_checkpoint(tmp_path, perc
     reference, reference_history = train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net,
                                                    progress=False)  # fmt: skip
     resume_file = EpochCheckpoint(tmp_path / "inversion.pt", "test+code")
-    real_save, saved = EpochCheckpoint.save, []
-
-    def save_then_die(self, state):
-        real_save(self, state)
-        saved.append(int(state["epochs_completed"]))
-        if state["epochs_completed"] == 2:
-            raise Killed("simulated crash")
-
-    monkeypatch.setattr(EpochCheckpoint, "save", save_then_die)
+    saved = crash_after_epoch_checkpoint(monkeypatch, epoch=2)
     with pytest.raises(Killed):
         train_inversion(feats, images, config, "cpu", perceptual_net=perceptual_net, progress=False,
                         resume_file=resume_file)  # fmt: skip

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Callable, Iterator, Mapping
+from typing import Callable, ContextManager, Iterator, Mapping
 
 #: listener(stage, epoch, values): values are the row's finite numbers, ``epoch`` left out.
 EpochListener = Callable[[str, int, Mapping[str, float]], None]
@@ -36,13 +36,18 @@ _iteration_listeners: list[IterationListener] = []
 
 
 @contextmanager
-def epoch_listener(listener: EpochListener) -> Iterator[EpochListener]:
-    """Call ``listener`` for every epoch emitted inside the ``with`` block."""
-    _listeners.append(listener)
+def _registered(listeners: list, listener: Callable) -> Iterator[Callable]:
+    """``listener`` in ``listeners`` for the duration of the ``with`` block."""
+    listeners.append(listener)
     try:
         yield listener
     finally:
-        _listeners.remove(listener)
+        listeners.remove(listener)
+
+
+def epoch_listener(listener: EpochListener) -> ContextManager[EpochListener]:
+    """Call ``listener`` for every epoch emitted inside the ``with`` block."""
+    return _registered(_listeners, listener)
 
 
 @contextmanager
@@ -77,14 +82,9 @@ def emit_epoch(stage: str, epoch: int, values: Mapping[str, object]) -> None:
         listener(name, int(epoch), numbers)
 
 
-@contextmanager
-def iteration_listener(listener: IterationListener) -> Iterator[IterationListener]:
+def iteration_listener(listener: IterationListener) -> ContextManager[IterationListener]:
     """Call ``listener(done, total)`` for every iteration emitted inside the ``with`` block."""
-    _iteration_listeners.append(listener)
-    try:
-        yield listener
-    finally:
-        _iteration_listeners.remove(listener)
+    return _registered(_iteration_listeners, listener)
 
 
 def emit_iteration(done: int, total: int) -> None:

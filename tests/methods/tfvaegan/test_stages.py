@@ -7,16 +7,13 @@ import torch
 
 import zsl_pipeline.methods.tfvaegan.run as run
 import zsl_pipeline.methods.tfvaegan.stages as stages
+from crashes import Killed
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.loop import train_tfvaegan
 from zsl_pipeline.methods.tfvaegan.run import checkpoint_path, train_stage
 from zsl_pipeline.methods.tfvaegan.stages import classify_synthetic, synthesize_unseen_features
 
 CONFIG = dict(nepoch=3, encoder_hidden=16, ngh=16, ndh=16, syn_num=10, classifier_epochs=2, seed=7, eval_every=1)
-
-
-class Killed(RuntimeError):
-    pass
 
 
 def test_killed_run_resumes_from_checkpoint_and_matches_uninterrupted(tiny_dataset, tmp_path, monkeypatch, cpu):

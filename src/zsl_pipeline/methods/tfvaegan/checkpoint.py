@@ -13,6 +13,7 @@ import torch
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.training.checkpoint import check_format, envelope
+from zsl_pipeline.training.epoch_resume import epoch_state, restore_epoch_state
 from zsl_pipeline.training.resume import check_unfinished
 from zsl_pipeline.training.streams import stream_device
 
@@ -56,10 +57,8 @@ def make_checkpoint(
         history=history,
         feature_dim=feature_dim,
         attr_dim=attr_dim,
-        epochs_completed=int(epochs_completed),
-        optimizers={name: opt.state_dict() for name, opt in optimizers.as_dict().items()},
         gp_weight=float(gp_weight),
-        rng={"device_type": rng.device.type, "state": rng.get_state()},
+        **epoch_state(epochs_completed, optimizers.as_dict(), rng),
     )
 
 
@@ -88,10 +87,5 @@ def restore_checkpoint(
     state: Mapping[str, Any], models: TFVAEGANModels, optimizers: Any, rng: torch.Generator
 ) -> tuple[int, float, list[dict[str, float]]]:
     """Load weights, Adam states and RNG state in place; return (epochs_completed, λ, history)."""
-    for name, net in models.networks().items():
-        net.load_state_dict(state["models"][name])
-    for name, opt in optimizers.as_dict().items():
-        opt.load_state_dict(state["optimizers"][name])
-    rng.set_state(state["rng"]["state"])
-    history = [dict(entry) for entry in state["history"]]
-    return int(state["epochs_completed"]), float(state["gp_weight"]), history
+    epochs_completed, history = restore_epoch_state(state, models.networks(), optimizers.as_dict(), rng)
+    return epochs_completed, float(state["gp_weight"]), history
