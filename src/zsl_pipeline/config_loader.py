@@ -1,8 +1,18 @@
-"""The project's config loader: Kedro's ``OmegaConfigLoader`` plus the ``${run_env:}`` resolver.
+"""The project's config loader: Kedro's ``OmegaConfigLoader`` plus ``${run_env:}`` and layered
+environments.
 
 ``${run_env:}`` is the Kedro environment of the run (``--env``; ``local`` by default), so
 ``conf/base/catalog.yml`` keeps every output of an environment under ``data/<env>/``: a
 ``--env cub`` run and a demo run in one checkout never read each other's models or tensors.
+
+Layered environments (``env_layers``, set in ``settings.py``): an environment may be read on top
+of other configuration folders instead of on ``base`` alone. ``cub_images`` is
+``base → cub → image_release → cub_images``: the published CUB settings of every method come
+from ``conf/cub`` (written once), what every image release shares (ImageNet weights, 224-px
+crops, fine-tuning) from ``conf/image_release``, and only the dataset's own values from
+``conf/cub_images``. Layers merge as Kedro merges ``base`` and an environment (destructively:
+a top-level key of a later layer replaces the earlier one whole). A folder that only exists to
+be layered (``layer_only``) cannot be run as an environment.
 
 OmegaConf resolvers are process-global; like Kedro's own ``runtime_params`` resolver, this one is
 registered again, bound to this loader, each time a configuration is read.
@@ -10,7 +20,8 @@ registered again, bound to this loader, each time a configuration is read.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
@@ -19,7 +30,21 @@ RUN_ENV_RESOLVER = "run_env"
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
-    """``OmegaConfigLoader`` whose configuration may name the run's environment: ``${run_env:}``."""
+    """``OmegaConfigLoader`` whose configuration may name the run's environment (``${run_env:}``)
+    and whose environments may be layered on others (module docstring)."""
+
+    def __init__(
+        self,
+        conf_source: str,
+        *args: Any,
+        env_layers: Mapping[str, Iterable[str]] | None = None,
+        layer_only: Iterable[str] = (),
+        **kwargs: Any,
+    ):
+        # set before Kedro's constructor, which already reads a key (globals)
+        self.env_layers = {env: tuple(layers) for env, layers in (env_layers or {}).items()}
+        self.layer_only = frozenset(layer_only)
+        super().__init__(conf_source, *args, **kwargs)
 
     @property
     def run_env(self) -> str:
@@ -27,6 +52,29 @@ class ProjectConfigLoader(OmegaConfigLoader):
         return str(self.env or self.default_run_env)
 
     def __getitem__(self, key: str) -> dict[str, Any]:
+        run_env = self.run_env
+        if run_env in self.layer_only:
+            users = sorted(env for env, layers in self.env_layers.items() if run_env in layers)
+            raise ValueError(
+                f"conf/{run_env} is not an environment of its own: it holds what {users} share; "
+                f"run one of those (--env {users[0] if users else '...'})"
+            )
         register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-        register(RUN_ENV_RESOLVER, lambda: self.run_env, replace=True)
-        return super().__getitem__(key)
+        register(RUN_ENV_RESOLVER, lambda: run_env, replace=True)
+        layers = self.env_layers.get(run_env)
+        if not layers or key in self or key == "globals" or key not in self.config_patterns:
+            return super().__getitem__(key)
+        # base alone (Kedro's own reading: resolvers, file patterns), then each layer on top
+        env, self.env = self.env, self.base_env
+        try:
+            merged = dict(super().__getitem__(key))
+        finally:
+            self.env = env
+        processed: set = set()
+        for layer in (*layers, run_env):
+            folder = str(Path(self.conf_source) / layer)
+            config = self.load_and_merge_dir_config(
+                folder, self.config_patterns[key], key, processed, read_environment_variables=key == "credentials"
+            )
+            merged.update(config)
+        return merged

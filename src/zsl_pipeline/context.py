@@ -12,7 +12,7 @@ from zsl_pipeline.pipeline_registry import PipelineShape, build_pipelines
 
 class ProjectContext(KedroContext):
     """A Kedro context that, once created, registers the pipelines of the shape its parameters
-    ask for (``feature_source``, ``finetune.enabled``, ``compare_methods``; ``--env`` and
+    ask for (``feature_source``, ``image_source``, ``finetune.enabled``, ``compare_methods``; ``--env`` and
     ``--params`` included), so ``kedro run`` and ``kedro viz`` draw the same DAG.
 
     The raw parameters are read from the config loader: ``self.params`` would validate them

@@ -3,9 +3,10 @@
 ``tfvaegan`` is the main job. Its first stages depend on where features come from, which the
 run's parameters say (``feature_source``):
 
-* ``images`` (the default, the built-in demo or a user's image dataset): render the demo,
-  read the image dataset, (fine-tune the backbone on seen classes when ``finetune.enabled``,)
-  extract ResNet-101 features, the TF-VAEGAN stages, then feature-to-image inversion;
+* ``images`` (the default): read the image dataset (``image_source``: the built-in demo, rendered
+  first; a user's manifest; or a benchmark's image release, the ``<dataset>_images``
+  environments), (fine-tune the backbone on seen classes when ``finetune.enabled``,) extract
+  ResNet-101 features, the TF-VAEGAN stages, then feature-to-image inversion;
 * ``xlsa17`` (the benchmark environments ``--env cub|awa2|flo|sun``): the features come from
   the release's ``res101.mat``, so only the TF-VAEGAN stages run and no image is needed.
 
@@ -37,15 +38,18 @@ FEATURE_SOURCES = ("images", "xlsa17")
 @dataclass(frozen=True)
 class PipelineShape:
     """What decides which nodes the pipelines have: the parameters ``feature_source``,
-    ``finetune.enabled`` and ``compare_methods``."""
+    ``image_source``, ``finetune.enabled`` and ``compare_methods``."""
 
     feature_source: str = "images"
+    image_source: str = "demo"
     finetune: bool = True
     compare_methods: tuple[str, ...] = ALL_METHODS
 
     def __post_init__(self) -> None:
         if self.feature_source not in FEATURE_SOURCES:
             raise ValueError(f"parameter 'feature_source' must be one of {FEATURE_SOURCES}, got {self.feature_source!r}")
+        if self.image_source not in data.IMAGE_SOURCES:
+            raise ValueError(f"parameter 'image_source' must be one of {data.IMAGE_SOURCES}, got {self.image_source!r}")
         if not isinstance(self.finetune, bool):
             raise ValueError(f"parameter 'finetune.enabled' must be true or false, got {self.finetune!r}")
         unknown = [m for m in self.compare_methods if m not in ALL_METHODS]
@@ -61,6 +65,7 @@ class PipelineShape:
         finetune = params.get("finetune") or {}
         return cls(
             feature_source=params.get("feature_source", default.feature_source),
+            image_source=params.get("image_source", default.image_source),
             finetune=finetune.get("enabled", default.finetune),
             compare_methods=tuple(params.get("compare_methods", default.compare_methods)),
         )
@@ -68,7 +73,7 @@ class PipelineShape:
 
 def build_pipelines(shape: PipelineShape) -> dict[str, Pipeline]:
     """Every pipeline of the project for ``shape``."""
-    data_stage = data.create_pipeline()
+    data_stage = data.create_pipeline(shape.image_source)
     image_stages = features.create_pipeline(finetune=shape.finetune)
     from_images = shape.feature_source == "images"
     upstream = data_stage + image_stages if from_images else Pipeline([])

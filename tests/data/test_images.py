@@ -113,6 +113,13 @@ def _bad_inputs(demo):
     }
 
 
+#: Cases where the attribute table is the file that is wrong (the error names it, not the manifest).
+ATTRIBUTE_TABLE_CASES = {
+    "missing class_name in attributes", "duplicate class", "non-numeric attribute", "missing attribute value",
+    "all-zero attributes",
+}
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -134,9 +141,10 @@ def _bad_inputs(demo):
 def test_bad_input_raises_naming_the_problem(demo, tmp_path, case):
     manifest, attributes, named = _bad_inputs(demo)[case]
     with pytest.raises(DatasetValidationError) as info:
-        read_image_dataset(manifest, attributes, tmp_path, source="my_manifest.csv")
+        read_image_dataset(manifest, attributes, tmp_path, source="my_manifest.csv", attributes_source="my_att.csv")
     message = str(info.value)
-    assert message.startswith("my_manifest.csv: ")
+    wrong_file = "my_att.csv" if case in ATTRIBUTE_TABLE_CASES else "my_manifest.csv"
+    assert message.startswith(f"{wrong_file}: ")
     assert named in message
 
 

@@ -15,12 +15,15 @@ Generic layout (the demo dataset, or a user's own photos):
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.io as sio
 from PIL import Image
+from tqdm.auto import tqdm
 
 from .contract import REQUIRED_SPLITS, DatasetValidationError, ZeroShotDataset, validate
 
@@ -41,10 +44,84 @@ CUB_CLASSES_FILE = "classes.txt"
 CUB_ATTRIBUTES_FILE = "attributes/class_attribute_labels_continuous.txt"
 
 
+#: How many offending files an error message lists.
+MAX_LISTED = 20
+
+
 def load_image(path: str | Path) -> Image.Image:
     """Open an image file as RGB (loads the pixels and closes the file)."""
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def listed(items: Iterable[str], limit: int = MAX_LISTED) -> str:
+    """Up to ``limit`` items for an error message, and how many more there are."""
+    items = list(items)
+    shown = "\n  " + "\n  ".join(items[:limit])
+    return shown + (f"\n  ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _image_problem(path: str) -> str | None:
+    """Why ``path`` is not a readable image (missing, not a file, no decodable header), or ``None``."""
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018 - the header is parsed by open(); size proves it
+    except FileNotFoundError:
+        return "missing"
+    except IsADirectoryError:
+        return "a folder, not an image"
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
+        return f"unreadable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def check_image_files(
+    paths: Sequence[str], source: str, *, skip_unreadable: bool = False, threads: int = 8, progress: bool = True
+) -> list[dict[str, str]]:
+    """Check that every image exists and its header decodes, before any work uses them.
+
+    Opens each file's header only (cheap: no pixels are decoded), on ``threads`` threads (image
+    folders often sit on network storage). Returns the problems as ``{"index", "path", "problem"}``
+    rows (``index``: the position in ``paths``).
+
+    Raises:
+        DatasetValidationError: naming ``source`` and listing up to :data:`MAX_LISTED` files with
+            their problem, when any image is missing or unreadable and ``skip_unreadable`` is off.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        problems = list(tqdm(pool.map(_image_problem, paths, chunksize=64), total=len(paths), unit="img",
+                             desc="checking images", disable=not progress))
+    bad = [{"index": i, "path": p, "problem": why} for i, (p, why) in enumerate(zip(paths, problems)) if why]
+    if bad and not skip_unreadable:
+        rows = [f"{b['path']}: {b['problem']}" for b in bad]
+        raise DatasetValidationError(
+            source, "image_path",
+            f"{len(bad)} of {len(paths)} images are missing or unreadable (nothing was written; "
+            f"fix them, or set images.skip_unreadable: true to leave them out):"
+            f"{listed(rows)}",
+        )
+    return bad
+
+
+def without_samples(ds: ZeroShotDataset, drop: Iterable[int], source: str) -> ZeroShotDataset:
+    """``ds`` without the samples ``drop`` (their rows, and their indices in every split), validated."""
+    keep = np.ones(ds.num_samples, dtype=bool)
+    keep[np.fromiter(drop, dtype=np.int64)] = False
+    new_index = np.cumsum(keep) - 1
+    kept = np.flatnonzero(keep)
+    return validate(
+        ZeroShotDataset(
+            labels=ds.labels[kept],
+            class_embeddings=ds.class_embeddings,
+            splits={s: new_index[idx[keep[idx]]] for s, idx in ds.splits.items()},
+            class_names=ds.class_names,
+            features=None if ds.features is None else ds.features[kept],
+            image_paths=None if ds.image_paths is None else tuple(ds.image_paths[i] for i in kept),
+            name=ds.name,
+            attribute_names=ds.attribute_names,
+        ),
+        source,
+    )
 
 
 def _normalised(att: np.ndarray, source: str, key: str, names: tuple[str, ...]) -> np.ndarray:
@@ -94,11 +171,12 @@ def read_image_dataset(
     image_root: str | Path,
     name: str = "images",
     source: str = "manifest",
+    attributes_source: str = "attributes",
 ) -> ZeroShotDataset:
     """Build a validated image dataset from a manifest and an attribute table (see module doc).
 
-    Does not open the images; checks that ``image_root`` is a folder. ``source`` names the
-    input in error messages.
+    Does not open the images (:func:`check_image_files` does); checks that ``image_root`` is a
+    folder. ``source`` and ``attributes_source`` name the two tables (their files) in errors.
 
     Raises:
         DatasetValidationError: naming the column and value for a missing column, an unknown
@@ -113,7 +191,7 @@ def read_image_dataset(
         raise DatasetValidationError(
             source, missing[0], f"manifest lacks column(s) {missing} (has {list(manifest.columns)})"
         )
-    class_names, attribute_names, att = _attribute_table(attributes, source)
+    class_names, attribute_names, att = _attribute_table(attributes, attributes_source)
 
     paths = _text_column(manifest, "image_path")
     if (paths == "").any():
@@ -124,9 +202,13 @@ def read_image_dataset(
 
     index = {c: i for i, c in enumerate(class_names)}
     manifest_classes = _text_column(manifest, "class_name")
-    unknown = sorted(set(manifest_classes) - set(index))
-    if unknown:
-        raise DatasetValidationError(source, "class_name", f"classes not in the attributes table: {unknown[:5]}")
+    unknown = ~manifest_classes.isin(list(index)).to_numpy()
+    if unknown.any():
+        rows = [f"{p} (class {c!r})" for p, c in zip(paths[unknown], manifest_classes[unknown])]
+        raise DatasetValidationError(
+            source, "class_name",
+            f"{len(rows)} images of classes outside the attributes table {attributes_source}:{listed(rows)}",
+        )
     labels = manifest_classes.map(index).to_numpy(dtype=np.int64)
 
     split = _text_column(manifest, "split").to_numpy()
@@ -159,7 +241,7 @@ def read_image_dataset(
 
     ds = ZeroShotDataset(
         labels=labels,
-        class_embeddings=_normalised(att, source, "attributes", class_names),
+        class_embeddings=_normalised(att, attributes_source, "attributes", class_names),
         splits=splits,
         class_names=class_names,
         image_paths=tuple(str(root / p) for p in paths),
@@ -204,7 +286,7 @@ def _cells_to_strings(value: np.ndarray) -> list[str]:
     return [str(v) for v in flat]
 
 
-def _xlsa17_image_list(folder: Path) -> tuple[list[str], np.ndarray | None, str]:
+def xlsa17_image_list(folder: Path) -> tuple[list[str], np.ndarray | None, str]:
     """xlsa17 ``image_files`` and 0-based labels (if present) from res101.mat or the npz."""
     mat_path, npz_path = folder / XLSA17_FEATURES_FILE, folder / XLSA17_IMAGE_LIST_FILE
     if mat_path.is_file():
@@ -274,7 +356,7 @@ def read_cub_200_2011(cub_root: str | Path, xlsa17_folder: str | Path | None = N
         raise DatasetValidationError(
             str(split_path), "allclasses_names", f"classes differ from {root / CUB_CLASSES_FILE}: {differ[:5]}"
         )
-    image_files, release_labels, list_source = _xlsa17_image_list(folder)
+    image_files, release_labels, list_source = xlsa17_image_list(folder)
 
     id_of_rel = {rel: i for i, rel in image_rel.items()}
     wanted = [_after_images(f) for f in image_files]

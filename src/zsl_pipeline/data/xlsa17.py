@@ -61,6 +61,39 @@ def _class_names(mat: dict, num_classes: int) -> tuple[str, ...]:
     return tuple(str(np.asarray(cell).ravel()[0]) for cell in cells)
 
 
+def read_split_file(
+    split_mat: dict, split_path: Path, labels: np.ndarray, labels_path: Path
+) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[str, ...]]:
+    """The content of a loaded ``att_splits.mat``: ``att`` (A x C, float64), the 0-based splits
+    (``train``/``val`` where present) and the class names, checked against the 0-based
+    ``labels`` of the samples (from ``labels_path``)."""
+    att = np.asarray(_require(split_mat, "att", split_path), dtype=np.float64)
+    if att.ndim != 2:
+        raise DatasetValidationError(str(split_path), "att", f"expected A x C, got shape {att.shape}")
+    num_classes, num_samples = att.shape[1], labels.size
+    if labels.size and labels.max() >= num_classes:
+        raise DatasetValidationError(
+            str(labels_path), "labels", f"labels go up to {labels.max() + 1} but att has {num_classes} classes"
+        )
+    splits: dict[str, np.ndarray] = {}
+    for split in REQUIRED_SPLITS + OPTIONAL_SPLITS:
+        key = f"{split}_loc"
+        if split in OPTIONAL_SPLITS and key not in split_mat:
+            continue
+        idx = _one_based_vector(_require(split_mat, key, split_path), key, split_path)
+        if idx.size and idx.max() >= num_samples:
+            raise DatasetValidationError(
+                str(split_path), key, f"index {idx.max() + 1} beyond the {num_samples} samples of {FEATURES_FILE}"
+            )
+        splits[split] = idx
+    names = _class_names(split_mat, num_classes)
+    if len(names) != num_classes:
+        raise DatasetValidationError(
+            str(split_path), "allclasses_names", f"{len(names)} names for {num_classes} classes in att"
+        )
+    return att, splits, names
+
+
 def read_xlsa17(folder: str | Path, name: str | None = None) -> ZeroShotDataset:
     """Load ``folder/res101.mat`` + ``folder/att_splits.mat`` into the contract, validated.
 
@@ -81,32 +114,7 @@ def read_xlsa17(folder: str | Path, name: str | None = None) -> ZeroShotDataset:
         raise DatasetValidationError(
             str(feat_path), "features", f"shape {features.shape} (D x N) does not match {labels.size} labels"
         )
-    att = np.asarray(_require(split_mat, "att", split_path), dtype=np.float64)
-    if att.ndim != 2:
-        raise DatasetValidationError(str(split_path), "att", f"expected A x C, got shape {att.shape}")
-    num_classes = att.shape[1]
-    if labels.size and labels.max() >= num_classes:
-        raise DatasetValidationError(
-            str(feat_path), "labels", f"labels go up to {labels.max() + 1} but att has {num_classes} classes"
-        )
-
-    splits: dict[str, np.ndarray] = {}
-    for split in REQUIRED_SPLITS + OPTIONAL_SPLITS:
-        key = f"{split}_loc"
-        if split in OPTIONAL_SPLITS and key not in split_mat:
-            continue
-        idx = _one_based_vector(_require(split_mat, key, split_path), key, split_path)
-        if idx.size and idx.max() >= labels.size:
-            raise DatasetValidationError(
-                str(split_path), key, f"index {idx.max() + 1} beyond the {labels.size} samples of {FEATURES_FILE}"
-            )
-        splits[split] = idx
-
-    names = _class_names(split_mat, num_classes)
-    if len(names) != num_classes:
-        raise DatasetValidationError(
-            str(split_path), "allclasses_names", f"{len(names)} names for {num_classes} classes in att"
-        )
+    att, splits, names = read_split_file(split_mat, split_path, labels, feat_path)
     ds = ZeroShotDataset(
         labels=labels,
         class_embeddings=att.T.astype(np.float32),

@@ -1,4 +1,4 @@
-"""Custom Kedro datasets: the zero-shot dataset contract, xlsa17 folders and torch objects.
+"""Custom Kedro datasets: the zero-shot dataset contract, xlsa17 folders, torch objects, tables.
 
 All write atomically (a temporary file renamed into place), so a run that dies mid-save never
 leaves a half-written file that a later ``--from-nodes`` run would load.
@@ -13,8 +13,10 @@ from typing import Any, Callable
 
 import fsspec
 import numpy as np
+import pandas as pd
 import torch
-from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version, get_filepath_str
+from kedro_datasets.pandas import CSVDataset
 
 from zsl_pipeline.data.contract import DatasetValidationError, ZeroShotDataset, validate
 from zsl_pipeline.data.xlsa17 import read_xlsa17, write_xlsa17
@@ -173,3 +175,13 @@ class TextDataset(_LocalVersionedDataset):
 
     def save(self, data: str) -> None:
         _atomic_write(Path(self._get_save_path()), lambda tmp: tmp.write_text(data, encoding="utf-8"))
+
+
+class TableDataset(CSVDataset):
+    """``pandas.CSVDataset`` whose loaded table remembers its file in ``DataFrame.attrs["source"]``,
+    so an error about the table's content names the file (an image manifest, an attribute table)."""
+
+    def load(self) -> pd.DataFrame:
+        table = super().load()
+        table.attrs["source"] = get_filepath_str(self._get_load_path(), self._protocol)
+        return table

@@ -144,6 +144,13 @@ METHOD_PARAMS: dict[str, type[ConfigParams]] = {
 }
 
 
+class ImageCheckParams(Params):
+    """The up-front check of every image (``images``): existence and a header decode."""
+
+    skip_unreadable: StrictBool = False  # leave missing/unreadable images out (listed, saved) instead of failing
+    threads: int = 8  # files opened at once (image folders often sit on network storage)
+
+
 class SelectionParams(Params):
     """How TF-VAEGAN's number of generator epochs is chosen (``tfvaegan_selection``)."""
 
@@ -159,6 +166,7 @@ __all__ = [
     "ExtractionParams",
     "FILMWGANParams",
     "FinetuneParams",
+    "ImageCheckParams",
     "InversionParams",
     "METHOD_PARAMS",
     "Params",

@@ -1,5 +1,5 @@
 """The data stage."""
 
-from .pipeline import create_demo_pipeline, create_pipeline
+from .pipeline import IMAGE_SOURCES, create_pipeline
 
-__all__ = ["create_demo_pipeline", "create_pipeline"]
+__all__ = ["IMAGE_SOURCES", "create_pipeline"]

@@ -1,0 +1,49 @@
+"""Layered environments (config_loader): the image environments read the benchmark's settings,
+then what the image releases share, then their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zsl_pipeline import settings
+from zsl_pipeline.config_loader import ProjectConfigLoader
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+METHOD_BLOCKS = ("tfvaegan", "tfvaegan_selection", "clswgan", "cada_vae", "filmwgan", "zswgan", "compare_methods")
+
+
+def _loader(env: str, conf: Path = REPO_ROOT / "conf", **runtime) -> ProjectConfigLoader:
+    return ProjectConfigLoader(conf_source=str(conf), env=env, runtime_params=runtime, **settings.CONFIG_LOADER_ARGS)
+
+
+@pytest.mark.parametrize("dataset", ["cub", "sun", "awa2", "flo"])
+def test_image_env_has_the_benchmarks_method_settings_and_its_own_data(dataset, tmp_path):
+    bench = _loader(dataset)["parameters"]
+    images = _loader(f"{dataset}_images", xlsa17_root=str(tmp_path))["parameters"]
+    for block in METHOD_BLOCKS:
+        assert images.get(block) == bench.get(block), block  # written once, in conf/<dataset>
+    assert bench["feature_source"] == "xlsa17" and images["feature_source"] == "images"
+    assert images["image_source"] == "release" and images["dataset_name"] == bench["dataset_name"]
+    assert images["xlsa17_folder"] == f"{tmp_path}/{bench['dataset_name']}"
+    assert images["extraction"]["weights"] == "imagenet" and images["finetune"]["lr"] == 1e-5
+    catalog = _loader(f"{dataset}_images")["catalog"]
+    assert catalog["zsl_dataset"]["type"] == "zsl_pipeline.io.ZeroShotDatasetIO"  # extracted, not res101.mat
+    assert catalog["zsl_dataset"]["filepath"] == f"data/{dataset}_images/04_feature/zsl_dataset.npz"
+
+
+def test_a_later_layer_replaces_top_level_keys_and_run_env_names_the_run(tmp_path):
+    for env, text in {
+        "base": "a: {x: 1, y: 2}\nb: 1\nwhere: data/${run_env:}\n",
+        "mid": "a: {x: 10}\nc: 3\n",
+        "top": "c: 4\n",
+    }.items():
+        (tmp_path / env).mkdir()
+        (tmp_path / env / "parameters.yml").write_text(text)
+    loader = ProjectConfigLoader(conf_source=str(tmp_path), env="top", base_env="base", default_run_env="local",
+                                 env_layers={"top": ("mid",)}, layer_only=("mid",))  # fmt: skip
+    assert loader["parameters"] == {"a": {"x": 10}, "b": 1, "where": "data/top", "c": 4}
+    with pytest.raises(ValueError, match=r"conf/mid is not an environment of its own.*\['top'\]"):
+        ProjectConfigLoader(conf_source=str(tmp_path), env="mid", base_env="base", default_run_env="local",
+                            env_layers={"top": ("mid",)}, layer_only=("mid",))["parameters"]  # fmt: skip
