@@ -169,6 +169,7 @@ def read_image_dataset(
     manifest: pd.DataFrame,
     attributes: pd.DataFrame,
     image_root: str | Path,
+    *,
     name: str = "images",
     source: str = "manifest",
     attributes_source: str = "attributes",
