@@ -25,6 +25,8 @@ What is logged, by the names of node outputs (so nodes stay free of tracking cod
 * ``<method>_runs`` outputs (one record per seed, from the method branches) as a nested MLflow
   run per method and seed, with that run's metrics;
 * matplotlib figures as PNG artifacts;
+* ``skipped_images`` (images left out by ``images.skip_unreadable``) as the metric
+  ``skipped_images`` and, when any, the list as the artifact ``skipped_images.json``;
 * the ``*_model`` outputs named in ``mlflow.log_models`` (checkpoint dicts) as ``.pt``
   artifacts (by default the TF-VAEGAN networks and classifiers; the 500 MB fine-tuned backbone
   stays in the catalog only).
@@ -242,6 +244,10 @@ class MlflowHook:
                 self._log_nested_runs(value)
             elif isinstance(value, Figure):
                 mlflow.log_figure(value, f"figures/{name.replace('.', '/')}.png")
+            elif short == "skipped_images" and isinstance(value, list):
+                mlflow.log_metric("skipped_images", len(value))
+                if value:
+                    mlflow.log_dict(value, "skipped_images.json")
             elif short.endswith("_model") and short in self._log_models and isinstance(value, dict):
                 self._log_checkpoint(short, value)
 

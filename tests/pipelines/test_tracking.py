@@ -52,6 +52,7 @@ def test_node_outputs_are_logged_by_name(tmp_path, monkeypatch):
                 "curves": fig,
                 "tiny_model": {"w": torch.zeros(2)},
                 "huge_model": {"w": torch.zeros(3)},  # not in mlflow.log_models: catalog only
+                "skipped_images": [{"index": 3, "path": "a/b.jpg", "problem": "missing"}],
             },
         )
         hook._active = False
@@ -63,6 +64,8 @@ def test_node_outputs_are_logged_by_name(tmp_path, monkeypatch):
     assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0)]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")] == ["figures/curves.png"]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "models")] == ["models/tiny_model.pt"]
+    assert data.metrics["skipped_images"] == 1
+    assert "skipped_images.json" in [a.path for a in client.list_artifacts(run.info.run_id)]
 
 
 def test_a_tracking_failure_does_not_fail_the_node(monkeypatch, caplog):
