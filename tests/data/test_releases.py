@@ -191,3 +191,15 @@ def test_manifest_rows_of_unknown_classes_list_their_files(tmp_path):
     with pytest.raises(DatasetValidationError, match="non-numeric") as info:
         read_image_dataset(manifest.iloc[[0, 2]], attributes, tmp_path, source="man.csv", attributes_source="att.csv")
     assert info.value.source == "att.csv"
+
+
+def test_images_of_a_class_outside_their_split_are_listed(tmp_path):
+    """A test_unseen image of a seen class (a label moved in the list): the file is named."""
+    mini = build_release(tmp_path, "FLO")
+    labels = mini.labels.copy()
+    row = int(mini.splits["test_unseen"][2])
+    labels[row] = mini.labels[mini.splits["trainval"][0]]
+    _rewrite_list(mini, labels=labels)
+    with pytest.raises(DatasetValidationError, match="1 test_unseen images of a seen") as info:
+        read_release_images("FLO", mini.image_root, mini.xlsa17_folder)
+    assert str(mini.image_path(row)) in str(info.value)

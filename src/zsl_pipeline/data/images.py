@@ -103,6 +103,19 @@ def check_image_files(
     return bad
 
 
+def check_split_classes(ds: ZeroShotDataset, source: str) -> None:
+    """Raise, listing the image files, for an image of a class outside its split's classes: a
+    test_unseen image of a seen (trainval) class, or a test_seen image of a class not in trainval."""
+    seen = ds.seen_classes
+    for split, wrong, what in (("test_unseen", True, "a seen (trainval) class"),
+                               ("test_seen", False, "a class without trainval images")):  # fmt: skip
+        idx = ds.splits.get(split, np.empty(0, dtype=np.int64))
+        bad = idx[np.isin(ds.labels[idx], seen) == wrong]
+        if bad.size:
+            files = [f"{ds.image_paths[i] if ds.image_paths else i} (class {ds.class_names[ds.labels[i]]!r})" for i in bad]
+            raise DatasetValidationError(source, split, f"{bad.size} {split} images of {what}:{listed(files)}")
+
+
 def without_samples(ds: ZeroShotDataset, drop: Iterable[int], source: str) -> ZeroShotDataset:
     """``ds`` without the samples ``drop`` (their rows, and their indices in every split), validated."""
     keep = np.ones(ds.num_samples, dtype=bool)
@@ -249,6 +262,7 @@ def read_image_dataset(
         name=name,
         attribute_names=attribute_names,
     )
+    check_split_classes(ds, source)
     return validate(ds, source)
 
 

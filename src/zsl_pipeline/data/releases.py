@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from .contract import DatasetValidationError, ZeroShotDataset, validate
-from .images import listed, xlsa17_image_list
+from .images import check_split_classes, listed, xlsa17_image_list
 from .xlsa17 import SPLITS_FILE, _load_mat, read_split_file
 
 logger = logging.getLogger(__name__)
@@ -173,6 +173,7 @@ def read_release_images(
         image_paths=tuple(str(images.joinpath(*rel)) for rel in relative),
         name=name or dataset,
     )
+    check_split_classes(ds, str(split_path))
     validate(ds, source=f"{split_path} with the image list of {list_source}")
     logger.info("Read the %s image release at %s on the xlsa17 splits of %s: %s", dataset, images, folder, ds.summary())
     return ds
