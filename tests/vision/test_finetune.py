@@ -149,11 +149,14 @@ def test_seeding_leaves_the_callers_gpu_generators_alone(tmp_path, backbone, mon
 def test_finetuning_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_path, backbone):
     ds = make_image_dataset(tmp_path)
     config = FinetuneConfig(**{**TINY, "epochs": 1})
-    for cache in (True, False):
+    for cache, holdout in ((True, 0.0), (False, 0.0), (True, 0.5), (False, 0.5)):
         checkpoint, history = finetune_backbone(
-            ds, dataclasses.replace(config, cache_frozen_activations=cache), "cuda", backbone
+            ds, dataclasses.replace(config, cache_frozen_activations=cache, holdout_fraction=holdout,
+                                    epochs=2 if holdout else 1), "cuda", backbone
         )
         assert np.isfinite(history["loss"]).all()
+        if holdout:  # the best epoch's snapshot is restored onto the GPU model, then saved
+            assert np.isfinite(history["holdout_loss"]).all() and checkpoint["best_epoch"] in (1, 2)
         assert tensor_devices(checkpoint) == {"cpu"}  # weights and Adam state alike
         torch.save(checkpoint, tmp_path / "ft.pt")
         assert saved_devices(tmp_path / "ft.pt") == {"cpu"}
