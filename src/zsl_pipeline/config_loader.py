@@ -11,8 +11,12 @@ of other configuration folders instead of on ``base`` alone. ``cub_images`` is
 from ``conf/cub`` (written once), what every image release shares (ImageNet weights, 224-px
 crops, fine-tuning) from ``conf/image_release``, and only the dataset's own values from
 ``conf/cub_images``. Layers merge as Kedro merges ``base`` and an environment (destructively:
-a top-level key of a later layer replaces the earlier one whole). A folder that only exists to
-be layered (``layer_only``) cannot be run as an environment.
+a top-level key of a later layer replaces the earlier one whole), and ``--params`` overrides are
+merged into the result: ``--params finetune.epochs=1`` changes one value of whichever layer's
+``finetune`` block is in force (Kedro's own base/env merge would replace that block by the
+fragment ``{epochs: 1}`` wherever the environment's files do not define it; every environment
+is read this way, a plain one being a layer on ``base``). A folder that only exists to be
+layered (``layer_only``) cannot be run as an environment.
 
 OmegaConf resolvers are process-global; like Kedro's own ``runtime_params`` resolver, this one is
 registered again, bound to this loader, each time a configuration is read.
@@ -23,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import yaml
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
@@ -61,8 +66,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
             )
         register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
         register(RUN_ENV_RESOLVER, lambda: run_env, replace=True)
-        layers = self.env_layers.get(run_env)
-        if not layers or key in self or key == "globals" or key not in self.config_patterns:
+        if key in self or key == "globals" or key not in self.config_patterns or run_env == self.base_env:
             return super().__getitem__(key)
         # base alone (Kedro's own reading: resolvers, file patterns), then each layer on top
         env, self.env = self.env, self.base_env
@@ -71,10 +75,29 @@ class ProjectConfigLoader(OmegaConfigLoader):
         finally:
             self.env = env
         processed: set = set()
-        for layer in (*layers, run_env):
-            folder = str(Path(self.conf_source) / layer)
+        patterns = self.config_patterns[key]
+        for layer in (*self.env_layers.get(run_env, ()), run_env):
+            folder = Path(self.conf_source) / layer
             config = self.load_and_merge_dir_config(
-                folder, self.config_patterns[key], key, processed, read_environment_variables=key == "credentials"
+                str(folder), patterns, key, processed, read_environment_variables=key == "credentials"
             )
+            if key == "parameters":
+                # Kedro merges the runtime parameters (--params) into every layer's files, so a
+                # layer would also carry each overridden block as a fragment ({epochs: 1}) and
+                # replace the whole block of an earlier layer with it: keep only the blocks the
+                # layer's files define (each with the overrides merged in).
+                defined = _top_level_keys(folder, patterns)
+                config = {k: v for k, v in config.items() if k in defined}
             merged.update(config)
         return merged
+
+
+def _top_level_keys(folder: Path, patterns: Iterable[str]) -> set[str]:
+    """The top-level keys of the configuration files in ``folder`` matching ``patterns``."""
+    keys: set[str] = set()
+    files = {path for pattern in patterns for path in folder.glob(pattern)}
+    for path in files:
+        if path.is_file() and path.suffix in (".yml", ".yaml", ".json") and not path.name.startswith("."):
+            content = yaml.safe_load(path.read_text())
+            keys.update(content or {})
+    return keys

@@ -47,3 +47,17 @@ def test_a_later_layer_replaces_top_level_keys_and_run_env_names_the_run(tmp_pat
     with pytest.raises(ValueError, match=r"conf/mid is not an environment of its own.*\['top'\]"):
         ProjectConfigLoader(conf_source=str(tmp_path), env="mid", base_env="base", default_run_env="local",
                             env_layers={"top": ("mid",)}, layer_only=("mid",))["parameters"]  # fmt: skip
+
+
+@pytest.mark.parametrize("env", ["cub", "cub_images"])
+def test_params_override_one_value_of_a_block_the_environment_does_not_define(env):
+    """``--env cub --params mlflow.enabled=false``: Kedro's own base/env merge would leave
+    ``mlflow`` as ``{enabled: false}`` (the env's files merged with the overrides replace
+    the base block); here the other values of the block stay."""
+    base = _loader("local")["parameters"]
+    overrides = {"mlflow": {"enabled": False}, "finetune": {"epochs": 1}, "tfvaegan": {"nepoch": 2}}
+    params = _loader(env, **overrides)["parameters"]
+    plain = _loader(env)["parameters"]
+    assert params["mlflow"] == {**base["mlflow"], "enabled": False}
+    assert params["finetune"] == {**plain["finetune"], "epochs": 1}
+    assert params["tfvaegan"] == {**plain["tfvaegan"], "nepoch": 2}  # a block the environment defines
