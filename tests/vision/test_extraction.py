@@ -274,3 +274,19 @@ def test_stage_resumes_from_its_shard_folder_and_leaves_checkpoint_dir_empty(tmp
     assert type(resumed.features) is np.ndarray  # in memory, not a map of a deleted file
     plain = stages.extract_features(ds, config, torch.device("cpu"))
     np.testing.assert_array_equal(resumed.features, plain.features)
+
+
+def test_stage_starts_fresh_from_a_shard_folder_of_other_code(tmp_path, caplog):
+    from zsl_pipeline.vision import stages
+
+    ds = image_dataset(tmp_path / "images")
+    config = ExtractionConfig(weights="none", resize=36, crop=32, batch_size=2, num_workers=0, shard_size=4)
+    folder = tmp_path / "checkpoints"
+    shard_dir, _ = stages.extraction_shard_dir(folder, ds, config, torch.device("cpu"))
+    shard_dir.mkdir(parents=True)
+    (shard_dir / "code_version.txt").write_text("0.0.1+older")
+    np.save(shard_file(shard_dir, 0), np.zeros((4, FEATURE_DIM), dtype=np.float32))  # would be loaded as is
+    with caplog.at_level("WARNING"):
+        result = stages.extract_features(ds, config, torch.device("cpu"), checkpoint_dir=folder)
+    assert "written by code version 0.0.1+older" in caplog.text
+    assert (result.features[:4] > 0).any() and list(folder.iterdir()) == []

@@ -24,7 +24,7 @@ import torch
 from numpy.lib.format import open_memmap
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torchvision.transforms import functional as F
+from torchvision import transforms as T
 from torchvision.transforms._presets import ImageClassification
 from tqdm.auto import tqdm
 
@@ -107,16 +107,19 @@ class DecodeAndCrop:
     DataLoader moves and pins a quarter of the bytes and no tiny per-image float op runs."""
 
     def __init__(self, preset: ImageClassification):
-        self.preset = preset
+        self.crop = T.Compose([
+            T.Resize(preset.resize_size, interpolation=preset.interpolation, antialias=preset.antialias),
+            T.CenterCrop(preset.crop_size),
+            T.PILToTensor(),
+        ])  # fmt: skip
+        self.scale = T.Compose([T.ConvertImageDtype(torch.float), T.Normalize(mean=preset.mean, std=preset.std)])
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        p = self.preset
-        image = F.resize(image, p.resize_size, interpolation=p.interpolation, antialias=p.antialias)
-        return F.pil_to_tensor(F.center_crop(image, p.crop_size))
+        return self.crop(image)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, crop, crop) uint8 -> float32 normalised, on ``images``' device."""
-        return F.normalize(F.convert_image_dtype(images, torch.float), mean=self.preset.mean, std=self.preset.std)
+        return self.scale(images)
 
 
 def _is_ready(model: torch.nn.Module, device: torch.device, memory_format: torch.memory_format) -> bool:
