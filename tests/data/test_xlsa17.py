@@ -223,3 +223,40 @@ def test_invalid_dataset_is_not_written(tmp_path):
     with pytest.raises(DatasetValidationError, match="NaN or inf"):
         write_xlsa17(toy, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_image_dataset_round_trips_through_the_catalog_dataset_with_image_files(tmp_path):
+    from dataclasses import replace
+
+    from zsl_pipeline.io import Xlsa17Dataset
+
+    toy = make_toy_dataset(with_train_val=True)
+    paths = tuple(f"/data/images/{toy.class_names[y]}/img_{i:05d}.jpg" for i, y in enumerate(toy.labels))
+    toy = replace(toy, image_paths=paths)
+    assert {"train", "val"} <= set(toy.splits)
+    io = Xlsa17Dataset(path=str(tmp_path / "xlsa17"), name=toy.name)
+    io.save(toy)
+    back = io.load()
+    np.testing.assert_array_equal(back.features, toy.features)  # float32 both ways: exact
+    np.testing.assert_array_equal(back.labels, toy.labels)
+    np.testing.assert_array_equal(back.class_embeddings, toy.class_embeddings)
+    assert back.class_names == toy.class_names and back.name == toy.name
+    assert set(back.splits) == set(toy.splits)
+    for split, idx in toy.splits.items():
+        np.testing.assert_array_equal(back.splits[split], idx)
+    # image_files: an N x 1 cell array of strings, as the release's res101.mat has
+    files = sio.loadmat(str(tmp_path / "xlsa17" / "res101.mat"))["image_files"]
+    assert files.shape == (len(paths), 1) and files.dtype == object
+    assert tuple(str(cell[0]) for cell in files[:, 0]) == paths
+
+
+def test_features_only_dataset_has_no_image_files_and_invalid_image_dataset_is_not_written(tmp_path):
+    from dataclasses import replace
+
+    write_xlsa17(make_toy_dataset(), tmp_path / "plain")
+    assert "image_files" not in sio.loadmat(str(tmp_path / "plain" / "res101.mat"))
+    toy = make_toy_dataset()
+    bad = replace(toy, image_paths=("only_one.jpg",))  # one path for N labels
+    with pytest.raises(DatasetValidationError, match="image_paths"):
+        write_xlsa17(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -38,3 +38,7 @@ def test_finetuning_switch_adds_the_stage(run_pipeline, tmp_path):
     history = _latest(tmp_path / "data" / "local" / "07_model_output" / "finetune_history.json")
     assert history["epoch"] == [1]
     assert any((tmp_path / "data" / "local" / "04_feature" / "zsl_dataset.npz").glob("*/zsl_dataset.npz"))
+    xlsa17 = tmp_path / "data" / "local" / "04_feature" / "xlsa17"  # the export for other ZSL code
+    assert (xlsa17 / "res101.mat").is_file() and (xlsa17 / "att_splits.mat").is_file()
+    checkpoints = tmp_path / "data" / "local" / "06_models" / "checkpoints"
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())  # extraction shards removed when done

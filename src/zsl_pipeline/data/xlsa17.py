@@ -143,17 +143,24 @@ def write_xlsa17(ds: ZeroShotDataset, folder: str | Path) -> None:
     """Write ``ds`` as ``res101.mat`` + ``att_splits.mat`` that other ZSL code reads.
 
     Validates first, so nothing is written for an invalid dataset. Indices and labels are
-    stored 1-based as MATLAB column vectors, ``att`` as A x C.
+    stored 1-based as MATLAB column vectors, ``att`` as A x C. An image dataset's paths go to
+    ``res101.mat`` as ``image_files``, an N x 1 cell array of strings, as in the release
+    (:func:`read_xlsa17` does not read them back: the release's paths are of its authors' machine).
     """
     validate(ds, source=f"dataset '{ds.name}' to be written to {folder}")
     if ds.features is None:
         raise DatasetValidationError(f"dataset '{ds.name}'", "features", "cannot write res101.mat without features")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sio.savemat(
-        str(folder / FEATURES_FILE),
-        {"features": ds.features.T.astype(np.float32), "labels": (ds.labels + 1).reshape(-1, 1).astype(np.float64)},
-    )
+    res101: dict[str, np.ndarray] = {
+        "features": ds.features.T.astype(np.float32),
+        "labels": (ds.labels + 1).reshape(-1, 1).astype(np.float64),
+    }
+    if ds.image_paths is not None:
+        files = np.empty((len(ds.image_paths), 1), dtype=object)
+        files[:, 0] = ds.image_paths
+        res101["image_files"] = files
+    sio.savemat(str(folder / FEATURES_FILE), res101)
     names = np.empty((ds.num_classes, 1), dtype=object)
     for i, cls in enumerate(ds.class_names):
         names[i, 0] = cls

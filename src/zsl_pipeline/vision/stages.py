@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -127,17 +128,65 @@ def finetune_backbone(
     return result
 
 
+#: Extraction settings that do not change the features: left out of the shard folder's name.
+EXTRACT_FREE_FIELDS = frozenset({"num_workers"})
+
+
+def extraction_shard_dir(
+    folder: str | Path, ds: ZeroShotDataset, config: ExtractionConfig, device: torch.device,
+    finetuned: Mapping[str, Any] | None = None,
+) -> tuple[Path, str]:
+    """(shard folder, code version) of an extraction: ``<folder>/extract_<dataset>_<hash>``,
+    named like the epoch checkpoints (:func:`_resume_file`) by the images (paths), the data
+    (fingerprint), the settings but ``num_workers`` (``batch_size`` changes float rounding, so
+    it counts), the backbone (``weights`` + ``init_seed``, or the fine-tuned weights' digest)
+    and the device type."""
+    extra = {
+        "finetuned": _weights_digest(finetuned["state_dict"]) if finetuned is not None else None,
+        "device_type": torch.device(device).type,
+    }
+    key = _resume_file(folder, "extract", ds, asdict(config), free=EXTRACT_FREE_FIELDS, extra=extra)
+    return key.path.with_suffix(""), key.code
+
+
+def _open_shard_dir(shard_dir: Path, code: str) -> None:
+    """Create ``shard_dir`` recording ``code``; a folder left by other code is emptied first
+    (its shards may differ from what this code extracts), with a warning, as resume files are."""
+    marker = shard_dir / "code_version.txt"
+    if shard_dir.is_dir():
+        saved = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+        if saved != code:
+            log.warning(
+                "not resuming extraction from %s: it was written by code version %s, this is %s; starting fresh",
+                shard_dir, saved or "unknown", code,
+            )
+            shutil.rmtree(shard_dir)
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(code, encoding="utf-8")
+
+
 def extract_features(
     ds: ZeroShotDataset,
     config: ExtractionConfig,
     device: torch.device,
     finetuned: Mapping[str, Any] | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> ZeroShotDataset:
     """ResNet-101 average-pooled features of every image: with the fine-tuned backbone when
-    given, else with ``config.weights``."""
-    if finetuned is None:
-        return extract_dataset_features(ds, config, device)
-    return extract_dataset_features(ds, config, device, backbone=extraction_backbone(config.weights, finetuned=finetuned))
+    given, else with ``config.weights``.
+
+    With ``checkpoint_dir`` the extraction is sharded into :func:`extraction_shard_dir` (the
+    output memory-mapped there, every ``config.shard_size`` images saved): a killed run started
+    again reads only the images of unfinished shards. The folder is removed once the features
+    are in memory, so nothing is left in ``checkpoint_dir`` after success."""
+    backbone = extraction_backbone(config.weights, finetuned=finetuned) if finetuned is not None else None
+    if checkpoint_dir is None:
+        return extract_dataset_features(ds, config, device, backbone=backbone)
+    shard_dir, code = extraction_shard_dir(checkpoint_dir, ds, config, device, finetuned)
+    _open_shard_dir(shard_dir, code)
+    result = extract_dataset_features(ds, config, device, backbone=backbone, shard_dir=shard_dir)
+    shutil.rmtree(shard_dir)
+    return result
 
 
 def train_inversion(

@@ -22,7 +22,18 @@ def finetune_backbone(
 
 
 def extract_features(
-    *, dataset: ZeroShotDataset, params: ExtractionParams, device: str, finetuned: dict[str, Any] | None = None
-) -> ZeroShotDataset:
-    """ResNet-101 average-pooled features of every image (with the fine-tuned backbone when given)."""
-    return stages.extract_features(dataset, params.config(), resolve_device(device), finetuned=finetuned)
+    *,
+    dataset: ZeroShotDataset,
+    params: ExtractionParams,
+    device: str,
+    checkpoint_dir: str,
+    finetuned: dict[str, Any] | None = None,
+) -> tuple[ZeroShotDataset, ZeroShotDataset]:
+    """ResNet-101 average-pooled features of every image (with the fine-tuned backbone when given),
+    twice: for ``zsl_dataset`` and for its xlsa17 export (``res101.mat`` + ``att_splits.mat``).
+    A killed run started again resumes at its last finished shard (``shard_size`` images, kept
+    in ``checkpoint_dir`` and removed when done)."""
+    ds = stages.extract_features(
+        dataset, params.config(), resolve_device(device), finetuned=finetuned, checkpoint_dir=checkpoint_dir
+    )
+    return ds, ds

@@ -6,8 +6,14 @@ from .nodes import extract_features, finetune_backbone
 
 
 def create_pipeline(finetune: bool = False) -> Pipeline:
-    """Extraction from ``image_dataset`` to ``zsl_dataset``; fine-tuning first when asked."""
-    inputs = {"dataset": "image_dataset", "params": "params:extraction", "device": "params:device"}
+    """Extraction from ``image_dataset`` to ``zsl_dataset`` (and its xlsa17 export
+    ``zsl_dataset_xlsa17``); fine-tuning first when asked."""
+    inputs = {
+        "dataset": "image_dataset",
+        "params": "params:extraction",
+        "device": "params:device",
+        "checkpoint_dir": "params:checkpoint_dir",
+    }
     nodes = []
     if finetune:
         nodes.append(
@@ -25,5 +31,7 @@ def create_pipeline(finetune: bool = False) -> Pipeline:
             )
         )
         inputs["finetuned"] = "finetuned_backbone_model"
-    nodes.append(Node(extract_features, inputs=inputs, outputs="zsl_dataset", name="extract_features"))
+    nodes.append(Node(
+            extract_features, inputs=inputs, outputs=["zsl_dataset", "zsl_dataset_xlsa17"], name="extract_features"
+        ))
     return Pipeline(nodes)
