@@ -12,6 +12,7 @@ import pytest
 
 from releases import build_release
 from zsl_pipeline.data.contract import DatasetValidationError
+from zsl_pipeline.data.xlsa17 import read_xlsa17
 from zsl_pipeline.io import ZeroShotDatasetIO
 
 #: Small sizes for a CPU test (the environments' defaults: ResNet-101 at 224 px, ImageNet weights).
@@ -80,6 +81,9 @@ def _check_chain(mini, out: Path, reads) -> None:
     features = ZeroShotDatasetIO(filepath=str(_latest(out / "04_feature" / "zsl_dataset.npz"))).load()
     assert features.features.shape == (len(mini.image_files), 2048)
     np.testing.assert_array_equal(features.labels, mini.labels)
+    exported = read_xlsa17(out / "04_feature" / "xlsa17")  # the features as an xlsa17 folder too
+    np.testing.assert_array_equal(exported.features, features.features)
+    np.testing.assert_array_equal(exported.labels, mini.labels)
     metrics = json.loads(_latest(out / "08_reporting" / "tfvaegan_metrics.json").read_text())
     assert metrics["dataset"]["unseen"] == np.unique(mini.labels[mini.splits["test_unseen"]]).size
     scores = json.loads(_latest(out / "08_reporting" / "inversion_metrics.json").read_text())
