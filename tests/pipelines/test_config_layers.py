@@ -61,3 +61,19 @@ def test_params_override_one_value_of_a_block_the_environment_does_not_define(en
     assert params["mlflow"] == {**base["mlflow"], "enabled": False}
     assert params["finetune"] == {**plain["finetune"], "epochs": 1}
     assert params["tfvaegan"] == {**plain["tfvaegan"], "nepoch": 2}  # a block the environment defines
+
+
+def test_image_env_pipelines_start_from_the_release(tmp_path):
+    """``--env cub_images``: every pipeline (tfvaegan, compare, each method) reads the release,
+    fine-tunes, extracts; no demo node anywhere."""
+    from zsl_pipeline.pipeline_registry import PipelineShape, build_pipelines
+
+    params = _loader("cub_images", xlsa17_root=str(tmp_path))["parameters"]
+    pipelines = build_pipelines(PipelineShape.from_params(params))
+    for name in ("tfvaegan", "compare", "clswgan", "eszsl"):
+        nodes = {n.name for n in pipelines[name].nodes}
+        assert {"read_image_dataset", "finetune_backbone", "extract_features"} <= nodes, name
+        assert "render_demo_dataset" not in nodes
+    compare = {n.name for n in pipelines["compare"].nodes}
+    assert {f"{m}.train" for m in params["compare_methods"] if m != "eszsl"} <= compare
+    assert {"train_inversion", "invert_features"} <= {n.name for n in pipelines["tfvaegan"].nodes}

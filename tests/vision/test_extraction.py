@@ -34,13 +34,7 @@ def backbone():
 
 @pytest.fixture
 def image_paths(tmp_path) -> list[str]:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(NUM_IMAGES):
-        path = tmp_path / f"img_{i}.png"
-        Image.fromarray(rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
+    return write_images(tmp_path, NUM_IMAGES)
 
 
 def test_shape_dtype_and_determinism(image_paths, backbone):
