@@ -261,7 +261,7 @@ class MlflowHook:
             with mlflow.start_run(run_name=name, nested=True):
                 mlflow.set_tags({"method": record["method"], "seed": str(record["seed"])})
                 mlflow.log_params({"n_shots": record.get("n_shots", 0)})
-                numbers = {k: v for k, v in record.items() if k in ("final", "best_on_test", "retrieval")}
+                numbers = {k: v for k, v in record.items() if k in ("final", "best_on_test", "retrieval", "generator")}
                 numbers.update(wall_time_s=record.get("wall_time_s"), peak_memory_mb=record.get("peak_memory_mb"))
                 mlflow.log_metrics({_metric_name(k): float(v) for k, v in flatten(numbers).items() if _is_number(v)})
 

@@ -10,7 +10,7 @@ from zsl_pipeline.evaluation.compare import ISO_H_LEVELS, aggregate_runs, markdo
 from zsl_pipeline.evaluation.metrics import harmonic_mean
 
 
-def _gan_run(seed, t1, u, s, h, zsr_map, zsr_p, wall, mem):
+def _gan_run(seed, t1, u, s, h, zsr_map, zsr_p, wall, mem, spread=0.5):
     acc = {"zsl_t1": t1, "gzsl_u": u, "gzsl_s": s, "gzsl_h": h}
     return {
         "method": "clswgan",
@@ -19,15 +19,16 @@ def _gan_run(seed, t1, u, s, h, zsr_map, zsr_p, wall, mem):
         "best_on_test": {key: value + 0.05 for key, value in acc.items()},
         "retrieval": {"zsr": {"map": zsr_map, "precision_at_k": zsr_p, "k": 5},
                       "gzsr": {"map": 0.30, "precision_at_k": 0.40, "k": 5}},
+        "generator": {"spread_ratio": spread, "nearest_synthetic_mean_accuracy": 0.5 + seed / 10, "class_distance": [1.0]},
         "wall_time_s": wall,
         "peak_memory_mb": mem,
     }
 
 
 RECORDS = [
-    _gan_run(0, 0.60, 0.50, 0.70, 0.58, 0.40, 0.60, 100.0, 1000.0),
-    _gan_run(1, 0.62, 0.52, 0.70, 0.60, 0.45, 0.60, 200.0, 1500.0),
-    _gan_run(2, 0.64, 0.54, 0.70, 0.62, 0.50, 0.90, 300.0, 1200.0),
+    _gan_run(0, 0.60, 0.50, 0.70, 0.58, 0.40, 0.60, 100.0, 1000.0, spread=0.4),
+    _gan_run(1, 0.62, 0.52, 0.70, 0.60, 0.45, 0.60, 200.0, 1500.0, spread=0.5),
+    _gan_run(2, 0.64, 0.54, 0.70, 0.62, 0.50, 0.90, 300.0, 1200.0, spread=0.6),
     {"method": "eszsl", "seed": 0, "final": {"zsl_t1": 0.55, "gzsl_u": 0.10, "gzsl_s": 0.80, "gzsl_h": 0.18},
      "wall_time_s": 6.0, "peak_memory_mb": 300.0},
 ]
@@ -50,6 +51,9 @@ def test_aggregate_runs_mean_and_sample_std():
     assert final["gzsr_map_mean"] == pytest.approx(30.0) and final["gzsr_p_at_k_mean"] == pytest.approx(40.0)
     assert final["retrieval_k"] == 5
     assert final["wall_time_s_mean"] == pytest.approx(200.0) and final["peak_memory_mb_max"] == 1500.0
+    # generator diagnostics: the spread ratio as a ratio (0.4, 0.5, 0.6), the accuracy in % (50, 60, 70)
+    assert final["spread_ratio_mean"] == pytest.approx(0.5) and final["spread_ratio_std"] == pytest.approx(0.1)
+    assert final["nearest_synthetic_mean_accuracy_mean"] == pytest.approx(60.0)
     # best_on_test is +5 points on every accuracy, same spread; retrieval is shared by both rows.
     best = frame.iloc[1]
     assert best["zsl_t1_mean"] == pytest.approx(67.0) and best["zsl_t1_std"] == pytest.approx(2.0)
@@ -58,6 +62,7 @@ def test_aggregate_runs_mean_and_sample_std():
     eszsl = frame.iloc[2]
     assert eszsl["n_seeds"] == 1 and eszsl["zsl_t1_mean"] == pytest.approx(55.0) and math.isnan(eszsl["zsl_t1_std"])
     assert math.isnan(eszsl["zsr_map_mean"]) and math.isnan(eszsl["zsr_map_std"]) and math.isnan(eszsl["retrieval_k"])
+    assert math.isnan(eszsl["spread_ratio_mean"])  # no generator
 
 
 def test_aggregate_runs_per_protocol_retrieval_and_mixed_k():
@@ -74,12 +79,13 @@ def test_markdown_table_cells():
     text = markdown_table(aggregate_runs(RECORDS))
     assert "best_on_test" in text and "TEST labels" in text.splitlines()[0]
     assert "### final" in text and "### best_on_test" in text
-    header = "| method | seeds | precision | ZSL T1 | u | s | H | ZSR mAP | GZSR mAP | ZSR P@5 | GZSR P@5 | time (min) |"
+    header = ("| method | seeds | precision | ZSL T1 | u | s | H | ZSR mAP | GZSR mAP | ZSR P@5 | GZSR P@5 "
+              "| syn/real spread | nearest syn. mean | time (min) |")
     assert header in text
     clswgan = "| clswgan | 3 | fp32 | 62.0 ± 2.0 | 52.0 ± 2.0 | 70.0 ± 0.0 | 60.0 ± 2.0 | 45.0 ± 5.0 | 30.0 ± 0.0 | 70.0 ± 17.3"
     assert clswgan in text
-    assert "| 3.3 | 1500 |" in text  # 200 s mean wall time = 3.3 min, memory max 1500 MB
-    assert "| eszsl | 1 | fp32 | 55.0 | 10.0 | 80.0 | 18.0 | – | – | – | – | 0.1 | 300 |" in text  # no ± std
+    assert "| 0.50 ± 0.10 | 60.0 ± 10.0 | 3.3 | 1500 |" in text  # 200 s mean wall time = 3.3 min, memory max 1500 MB
+    assert "| eszsl | 1 | fp32 | 55.0 | 10.0 | 80.0 | 18.0 | – | – | – | – | – | – | 0.1 | 300 |" in text  # no ± std
     assert "| clswgan | 3 | fp32 | 67.0 ± 2.0 |" in text  # best_on_test table (records without one: fp32)
     mixed = [{**r, "precision": "bf16"} if r["method"] == "clswgan" and r["seed"] == 0 else r for r in RECORDS]
     assert set(aggregate_runs(mixed)["precision"]) == {"bf16,fp32", "fp32"}  # a mix is shown as such

@@ -24,6 +24,8 @@ def test_image_chain_runs_end_to_end(run_pipeline, tmp_path):
     reporting = tmp_path / "data" / "local" / "08_reporting"
     metrics = _latest(reporting / "tfvaegan_metrics.json")
     assert metrics["dataset"]["feature_dim"] == 2048 and metrics["dataset"]["unseen"] == 3
+    assert metrics["generator"]["spread_ratio"] > 0 and len(metrics["generator"]["class_distance"]) == 3
+    assert next((reporting / "tfvaegan_generator_projection.png").glob("*/*.png")).stat().st_size > 0
     scores = _latest(reporting / "inversion_metrics.json")
     assert len(scores["classes"]) == 2
     for row in ("inverted_real_feature", "synthetic_no_feedback", "synthetic_feedback"):

@@ -71,6 +71,11 @@ def test_compare_runs_every_method_and_seed_then_reruns_one_branch(run_pipeline,
     for method in ALL_METHODS:
         runs = json.loads(_latest(tmp_path, f"data/cub/07_model_output/{method}/runs.json")[0].read_text())
         assert [r["seed"] for r in runs] == ([None] if method == "eszsl" else [0, 1])
+        if method != "eszsl":  # every generator's diagnostics and its projection figure
+            assert all(r["generator"]["spread_ratio"] > 0 and len(r["generator"]["class_distance"]) == 3 for r in runs)
+            figure = _latest(tmp_path, f"data/cub/08_reporting/{method}/generator_projection.png")[0]
+            assert figure.stat().st_size > 0
+    assert (finals.set_index("method")["spread_ratio_mean"].drop("eszsl") > 0).all()
     markdown = _latest(tmp_path, "data/cub/08_reporting/compare/comparison.md")[0].read_text()
     assert all(f"| {m}" in markdown for m in ALL_METHODS)
     assert _latest(tmp_path, "data/cub/08_reporting/compare/seen_unseen.png")[0].stat().st_size > 0
@@ -118,8 +123,10 @@ def test_a_killed_compare_run_resumes_after_its_first_seed_with_the_same_table(
 
     del trained[:]
     run_pipeline("compare", env="cub", params=params)
-    # Prepared once per seed to train and once to evaluate: cada_vae's seed 0 was only evaluated.
-    assert sorted(trained) == sorted([("cada_vae", 0), *[("cada_vae", 1)] * 2, *[("clswgan", 0), ("clswgan", 1)] * 2])
+    # Prepared once per seed to train and once to evaluate, the first seed once more for the
+    # generator figure: cada_vae's seed 0 was only evaluated.
+    assert sorted(trained) == sorted([*[("cada_vae", 0)] * 2, *[("cada_vae", 1)] * 2, *[("clswgan", 0)] * 3,
+                                      *[("clswgan", 1)] * 2])  # fmt: skip
     resumed = pd.read_csv(_latest(tmp_path, "data/cub/08_reporting/compare/comparison.csv")[0])
     numbers = [c for c in uninterrupted.columns if "time" not in c and "memory" not in c]
     pd.testing.assert_frame_equal(resumed[numbers], uninterrupted[numbers], check_exact=True)

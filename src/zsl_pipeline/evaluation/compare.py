@@ -5,6 +5,7 @@ Input is a list of per-run records::
     {"method": "clswgan", "seed": 0,
      "final": {"zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h"}, "best_on_test": {same keys},
      "retrieval": {"zsr": {"map", "precision_at_k", "k"}, "gzsr": {...}},  # absent: non-generative
+     "generator": {"spread_ratio", "nearest_synthetic_mean_accuracy", ...},  # absent: non-generative
      "wall_time_s": float, "peak_memory_mb": float}
 
 Accuracies and retrieval numbers are fractions in [0, 1]; the table reports them in %. ``retrieval``
@@ -45,6 +46,10 @@ RETRIEVAL_KEYS = {
 }
 #: Every aggregated metric (each gets ``<key>_mean`` and ``<key>_std`` columns, in %).
 METRIC_KEYS = ACCURACY_KEYS + tuple(RETRIEVAL_KEYS)
+#: Generator diagnostics (``evaluation.diagnostics``) read from ``record["generator"]``, with the
+#: factor of their columns: the spread ratio as a ratio, the accuracy in %. The same in both
+#: protocol rows (synthesis does not depend on the classifier's selection).
+GENERATOR_KEYS = {"spread_ratio": 1.0, "nearest_synthetic_mean_accuracy": 100.0}
 #: Marker for a missing value in the markdown table.
 MISSING = "–"
 #: Iso-harmonic-mean curves of the seen/unseen plot (%).
@@ -112,13 +117,16 @@ def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
             for key in METRIC_KEYS:
                 mean, std = _mean_std(columns[key])
                 row[f"{key}_mean"], row[f"{key}_std"] = 100 * mean, 100 * std
+            for key, factor in GENERATOR_KEYS.items():
+                mean, std = _mean_std([_value(r.get("generator"), key) for r in runs_p])
+                row[f"{key}_mean"], row[f"{key}_std"] = factor * mean, factor * std
             row["retrieval_k"] = ks.pop() if ks else math.nan
             row["wall_time_s_mean"] = _mean_std([_value(r, "wall_time_s") for r in runs_p])[0]
             memory = np.asarray([_value(r, "peak_memory_mb") for r in runs_p], dtype=float)
             row["peak_memory_mb_max"] = float(np.nanmax(memory)) if np.isfinite(memory).any() else math.nan
             rows.append(row)
     columns = ["method", "protocol", "n_seeds", "precision"]
-    columns += [f"{key}_{stat}" for key in METRIC_KEYS for stat in ("mean", "std")]
+    columns += [f"{key}_{stat}" for key in (*METRIC_KEYS, *GENERATOR_KEYS) for stat in ("mean", "std")]
     columns += ["retrieval_k", "wall_time_s_mean", "peak_memory_mb_max"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -128,6 +136,13 @@ def _cell(mean: float, std: float) -> str:
     if not np.isfinite(mean):
         return MISSING
     return f"{mean:.1f}" if not np.isfinite(std) else f"{mean:.1f} ± {std:.1f}"
+
+
+def _ratio_cell(mean: float, std: float) -> str:
+    """'0.62 ± 0.03' (two decimals), '–' when the mean is missing."""
+    if not np.isfinite(mean):
+        return MISSING
+    return f"{mean:.2f}" if not np.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
 
 
 def _plain(value: float, fmt: str) -> str:
@@ -143,7 +158,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     ks = {int(k) for k in frame["retrieval_k"] if np.isfinite(k)}
     k = str(ks.pop()) if len(ks) == 1 else "k"
     header = ["method", "seeds", "precision", "ZSL T1", "u", "s", "H", "ZSR mAP", "GZSR mAP", f"ZSR P@{k}",
-              f"GZSR P@{k}", "time (min)", "memory (MB)"]
+              f"GZSR P@{k}", "syn/real spread", "nearest syn. mean", "time (min)", "memory (MB)"]
     metrics = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "zsr_map", "gzsr_map", "zsr_p_at_k", "gzsr_p_at_k")
     lines = [
         "Mean ± sample std (ddof = 1) over seeds, in %. `final`: the last epoch's model. "
@@ -151,6 +166,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
         "published code), optimistic and shown only for comparison with published numbers.",
         f"ZSR / GZSR mAP: full-ranking mean average precision; P@{k}: precision of the {k} nearest "
         "(the released code's 'Mean ZSR / GZSR acc'). GZSR database: all test images.",
+        "syn/real spread: mean distance between the synthetic class means over that between the real "
+        "test_unseen class means (a ratio; near 1 = classes as far apart as the real ones); nearest syn. "
+        "mean: real test_unseen features labelled by the nearest synthetic class mean (per-class %).",
     ]
     for protocol in PROTOCOLS:
         rows = frame[frame["protocol"] == protocol]
@@ -161,6 +179,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
         for _, row in rows.iterrows():
             cells = [str(row["method"]), str(int(row["n_seeds"])), str(row["precision"])]
             cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"]) for m in metrics]
+            cells += [_ratio_cell(row["spread_ratio_mean"], row["spread_ratio_std"]),
+                      _cell(row["nearest_synthetic_mean_accuracy_mean"], row["nearest_synthetic_mean_accuracy_std"])]
             cells += [_plain(row["wall_time_s_mean"] / 60, ".1f"), _plain(row["peak_memory_mb_max"], ".0f")]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

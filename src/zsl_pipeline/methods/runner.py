@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.fingerprint import SOURCE_KEY, check_source, dataset_fingerprint, source_data, stamped
+from zsl_pipeline.evaluation.diagnostics import generator_diagnostics, projection_figure
 from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.protocols import fit_protocols
 from zsl_pipeline.evaluation.retrieval import zero_shot_retrieval
@@ -171,7 +173,8 @@ def train_runs(
 def evaluate_runs(
     method: Method, ds: ZeroShotDataset, trained: Mapping[str, Any], settings: RunSettings, device: torch.device
 ) -> list[dict[str, Any]]:
-    """One record per trained seed: both protocols, retrieval, time and memory (fractions in [0, 1]).
+    """One record per trained seed: both protocols, retrieval, the generator's diagnostics
+    (``generator``: ``evaluation.diagnostics``), time and memory (fractions in [0, 1]).
 
     ``final`` is each classifier's last epoch; ``best_on_test`` the best classifier epoch ON
     THE TEST SET (the reference protocols' selection; optimistic). Uses the trained runs'
@@ -186,13 +189,9 @@ def evaluate_runs(
     records = []
     for seed_key, run in trained["runs"].items():
         seed = int(seed_key)
-        checkpoint = run["checkpoint"]
-        config = method.config_from_params(checkpoint["config"])
-        data = prepared_data(method, ds, n_shots, seed, device)
         _reset_peak(device)
         start = time.perf_counter()
-        gen = eval_stream(seed, device, noise_device=getattr(config, "noise_device", "device"))
-        sets = method.classifier_sets(checkpoint, data, device, gen)
+        config, data, sets, gen = _seed_sets(method, ds, run["checkpoint"], n_shots, seed, device=device)
         gzsl_config, zsl_config = method.classifier_configs(config)
         result = fit_protocols(sets, data, gzsl_config, zsl_config, gen)
         queries, seen_x, unseen_x = sets.retrieval_sets()
@@ -206,6 +205,7 @@ def evaluate_runs(
             unseen_classes=data.unseen_classes,
             k=settings.retrieval_k,
         )
+        generator = generator_diagnostics(queries, sets.synthetic_y, unseen_x, data.test_unseen_y, data.unseen_classes)
         records.append(
             {
                 "method": method.name,
@@ -217,6 +217,7 @@ def evaluate_runs(
                 "retrieval": {
                     split: {k: retrieval[split][k] for k in ("map", "precision_at_k", "k")} for split in ("zsr", "gzsr")
                 },
+                "generator": generator,
                 "wall_time_s": float(run["train_time_s"]) + time.perf_counter() - start,
                 "peak_memory_mb": max(float(run["peak_memory_mb"]), peak_memory_mb(device)),
                 "classifier_history": result.history,
@@ -224,4 +225,30 @@ def evaluate_runs(
             }
         )
     return records
+
+
+def _seed_sets(
+    method: Method, ds: ZeroShotDataset, checkpoint: Mapping[str, Any], n_shots: int, seed: int, *, device: torch.device
+) -> tuple[Any, FeatureTensors, Any, torch.Generator]:
+    """A trained seed's config, data, classifier sets (synthesis included) and the evaluation
+    stream after synthesis: the same for every call (the stream is the seed's)."""
+    config = method.config_from_params(checkpoint["config"])
+    data = prepared_data(method, ds, n_shots, seed, device)
+    gen = eval_stream(seed, device, noise_device=getattr(config, "noise_device", "device"))
+    return config, data, method.classifier_sets(checkpoint, data, device, gen), gen
+
+
+def generator_figure(
+    method: Method, ds: ZeroShotDataset, trained: Mapping[str, Any], device: torch.device
+) -> Figure:
+    """Real test_unseen and synthetic features of the first trained seed in two dimensions
+    (``evaluation.diagnostics``), in the space of its retrieval (the classifiers' space, or the
+    features for TF-VAEGAN); the synthesis is the evaluation's own (same stream)."""
+    check_source(trained, source_data(ds), f"the trained {method.name} models ({method.name}.trained_models)")
+    seed_key, run = next(iter(trained["runs"].items()))
+    _, data, sets, _ = _seed_sets(method, ds, run["checkpoint"], int(trained["n_shots"]), int(seed_key), device=device)
+    queries, _, unseen_x = sets.retrieval_sets()
+    title = f"{method.name} on {ds.name} (seed {seed_key})"
+    return projection_figure(queries, sets.synthetic_y, unseen_x, data.test_unseen_y, class_names=ds.class_names,
+                             title=title)
 

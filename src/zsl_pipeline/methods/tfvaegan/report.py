@@ -1,5 +1,5 @@
 """The TF-VAEGAN pipeline's report: both protocols side by side, the ESZSL reference point, the
-per-class table and the loss and accuracy figures."""
+generator's diagnostics, the per-class table and the loss, accuracy and projection figures."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.fingerprint import check_source, source_data, unstamped
+from zsl_pipeline.evaluation.diagnostics import generator_diagnostics, projection_figure
 from zsl_pipeline.evaluation.metrics import report_names
 from zsl_pipeline.evaluation.protocols import reference_best_over_epochs
 from zsl_pipeline.evaluation.report import per_class_table, plot_accuracy, plot_losses, summary_table
+from zsl_pipeline.training.features import prepare_features
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +27,15 @@ def evaluate(
     train_history: Mapping[str, Any],
     ds: ZeroShotDataset,
     eszsl: Mapping[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
-    """Metrics of both protocols and ESZSL side by side (logged as a table), the per-class
-    table, and the loss and accuracy figures. Each input must come from ``ds`` (``source_data``,
+    synthetic: Mapping[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure, Figure]:
+    """Metrics of both protocols and ESZSL side by side (logged as a table), the generator's
+    diagnostics (``generator``: the synthetic against the real test_unseen features, in the
+    scaled feature space, ``evaluation.diagnostics``), the per-class table, and the loss,
+    accuracy and projection figures. Each input must come from ``ds`` (``source_data``,
     checked), so a report never mixes runs on different data."""
     source = source_data(ds)
+    check_source(synthetic, source, "the synthetic features (synthetic_unseen_features)")
     check_source(classifier_results, source, "the classifier results (classifier_results)")
     check_source(train_history, source, "the training history (tfvaegan_train_history)")
     check_source(eszsl, source, "the ESZSL baseline (eszsl_baseline_metrics)")
@@ -38,6 +45,15 @@ def evaluate(
     metrics["schedule"] = train_history.get("schedule", {"protocol": "fixed"})
     metrics["precision"] = train_history.get("precision", "fp32")  # older histories: fp32 on the CPU
     metrics["dataset"] = {"name": ds.name, **ds.summary()}
+    data = prepare_features(ds, torch.device("cpu"))
+    syn_x, syn_y = synthetic["features"].float(), synthetic["labels"]
+    metrics["generator"] = generator_diagnostics(syn_x, syn_y, data.test_unseen_x, data.test_unseen_y, data.unseen_classes)
+    log.info("%s generator: synthetic/real class-mean spread %.2f, nearest synthetic class mean %.1f %% "
+             "(nearest real class mean %.1f %%)", ds.name, metrics["generator"]["spread_ratio"],
+             100 * metrics["generator"]["nearest_synthetic_mean_accuracy"],
+             100 * metrics["generator"]["nearest_real_mean_accuracy"])  # fmt: skip
+    projection = projection_figure(syn_x, syn_y, data.test_unseen_x, data.test_unseen_y, class_names=ds.class_names,
+                                   title=f"TF-VAEGAN on {ds.name}")  # fmt: skip
     log.info(
         "%s results (per-class mean top-1, %%; best_on_test is selected on test labels):\n%s",
         ds.name,
@@ -50,7 +66,7 @@ def evaluate(
         ds.unseen_classes,
     )
     baseline = {"ESZSL ZSL T1": eszsl["zsl_accuracy"], "ESZSL H": eszsl["harmonic_mean"]}
-    return metrics, table, plot_losses(train_history), plot_accuracy(train_history, baseline)
+    return metrics, table, plot_losses(train_history), plot_accuracy(train_history, baseline), projection
 
 
 def summarise_protocols(final: Mapping[str, float], history: Mapping[str, list[float | None]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from zsl_pipeline.data.fingerprint import check_same_source
 from zsl_pipeline.evaluation.compare import comparison_report
 from zsl_pipeline.methods import get_method
 from zsl_pipeline.methods.eszsl.method import eszsl_records
-from zsl_pipeline.methods.runner import evaluate_runs, train_runs
+from zsl_pipeline.methods.runner import evaluate_runs, generator_figure, train_runs
 from zsl_pipeline.pipelines.params import METHOD_PARAMS, ConfigParams, RunParams
 from zsl_pipeline.training.device import resolve_device
 
@@ -44,7 +44,7 @@ def train_node(method: str) -> Callable[..., dict[str, Any]]:
     return train
 
 
-def evaluate_node(method: str) -> Callable[..., list[dict[str, Any]]]:
+def evaluate_node(method: str) -> Callable[..., Any]:
     """The evaluation node of ``method``'s branch (ESZSL's fits and evaluates in one)."""
     if method == "eszsl":
 
@@ -56,9 +56,12 @@ def evaluate_node(method: str) -> Callable[..., list[dict[str, Any]]]:
 
         def evaluate(
             *, trained: dict[str, Any], dataset: ZeroShotDataset, runs: RunParams, device: str
-        ) -> list[dict[str, Any]]:
-            """Both classifier protocols and zero-shot retrieval for every trained seed."""
-            return evaluate_runs(get_method(method), dataset, trained, runs.config(), resolve_device(device))
+        ) -> tuple[list[dict[str, Any]], Figure]:
+            """Both classifier protocols, zero-shot retrieval and the generator's diagnostics for
+            every trained seed; real and synthetic unseen features in two dimensions."""
+            m, torch_device = get_method(method), resolve_device(device)
+            records = evaluate_runs(m, dataset, trained, runs.config(), torch_device)
+            return records, generator_figure(m, dataset, trained, torch_device)
 
     evaluate.__qualname__ = f"evaluate_node({method!r}).evaluate"
     return evaluate

@@ -1,7 +1,7 @@
 """Method branches as namespaced modular pipelines, and the ``compare`` pipeline over them.
 
 A branch is ``<method>.train`` → ``<method>.trained_models`` → ``<method>.evaluate`` →
-``<method>_runs``; every arrow is a versioned catalog dataset (``conf/base/catalog.yml``'s
+``<method>_runs`` (and ``<method>.generator_figure``); every arrow is a versioned catalog dataset (``conf/base/catalog.yml``'s
 ``{namespace}.*`` and ``{method}_runs`` patterns), so ``--namespaces=<method>`` or
 ``--from-nodes=<method>.evaluate`` reruns one branch or one stage. A branch's runs leave its
 namespace (``<method>_runs``, not ``<method>.runs``) because the comparison report, outside every
@@ -40,7 +40,7 @@ def _branch(method: str, runs_param: str) -> Pipeline:
                 evaluate_node(method),
                 inputs={"trained": "trained_models", "dataset": "zsl_dataset", "runs": "params:runs",
                         "device": "params:device"},
-                outputs="runs",
+                outputs=["runs", "generator_figure"],
                 name="evaluate",
             ),
         ]

@@ -73,6 +73,8 @@ def evaluate(
     train_history: dict[str, list],
     dataset: ZeroShotDataset,
     eszsl: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
-    """Metrics of both protocols side by side, per-class table, loss and accuracy figures."""
-    return report.evaluate(classifier_results, train_history, dataset, eszsl)
+    synthetic: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure, Figure]:
+    """Metrics of both protocols side by side with the generator's diagnostics, per-class table,
+    loss, accuracy and projection figures."""
+    return report.evaluate(classifier_results, train_history, dataset, eszsl, synthetic)

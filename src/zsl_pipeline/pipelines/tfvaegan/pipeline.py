@@ -45,8 +45,10 @@ def create_pipeline() -> Pipeline:
                     "train_history": "tfvaegan_train_history",
                     "dataset": "zsl_dataset",
                     "eszsl": "eszsl_baseline_metrics",
+                    "synthetic": "synthetic_unseen_features",
                 },
-                outputs=["tfvaegan_metrics", "per_class_accuracy", "tfvaegan_loss_curves", "tfvaegan_accuracy_curves"],
+                outputs=["tfvaegan_metrics", "per_class_accuracy", "tfvaegan_loss_curves", "tfvaegan_accuracy_curves",
+                         "tfvaegan_generator_projection"],
                 name="evaluate",
             ),
         ]
