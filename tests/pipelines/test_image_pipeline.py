@@ -27,7 +27,8 @@ def test_image_chain_runs_end_to_end(run_pipeline, tmp_path):
     assert metrics["generator"]["spread_ratio"] > 0 and len(metrics["generator"]["class_distance"]) == 3
     assert next((reporting / "tfvaegan_generator_projection.png").glob("*/*.png")).stat().st_size > 0
     scores = _latest(reporting / "inversion_metrics.json")
-    assert len(scores["classes"]) == 2
+    assert len(scores["classes"]) == 3 and len(scores["grid_classes"]) == 2  # scores: every unseen class
+    assert set(scores["grid_classes"]) <= set(scores["classes"])
     for row in ("inverted_real_feature", "synthetic_no_feedback", "synthetic_feedback"):
         assert 0.0 <= scores[row]["l1_mean"] <= 1.0 and scores[row]["perceptual_mean"] >= 0.0
     assert next((reporting / "inversion_grid.png").glob("*/inversion_grid.png")).stat().st_size > 0

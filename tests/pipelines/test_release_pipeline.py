@@ -87,7 +87,7 @@ def _check_chain(mini, out: Path, reads) -> None:
     metrics = json.loads(_latest(out / "08_reporting" / "tfvaegan_metrics.json").read_text())
     assert metrics["dataset"]["unseen"] == np.unique(mini.labels[mini.splits["test_unseen"]]).size
     scores = json.loads(_latest(out / "08_reporting" / "inversion_metrics.json").read_text())
-    assert len(scores["classes"]) == 2
+    assert len(scores["grid_classes"]) == 2 and len(scores["classes"]) == metrics["dataset"]["unseen"]
     assert json.loads((out / "02_intermediate" / "skipped_images.json").read_text()) == []
 
 

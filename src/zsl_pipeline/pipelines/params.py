@@ -131,7 +131,8 @@ FinetuneParams = config_params(
 InversionParams = config_params(
     InversionConfig,
     "InversionParams",
-    extra={"num_classes": (int, 6), "figure_seed": (int, 0)},  # the comparison figure
+    # the comparison figure's classes, and the classes its image-space scores average over (None: all unseen)
+    extra={"num_classes": (int, 6), "figure_seed": (int, 0), "score_classes": (int | None, None)},
 )
 
 #: The parameter model of each generative method's block (``params:<method>``).

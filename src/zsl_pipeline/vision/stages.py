@@ -234,9 +234,13 @@ def invert_features(
     finetuned: Mapping[str, Any] | None = None,
     num_classes: int,
     seed: int,
+    score_classes: int | None = None,
 ) -> tuple[Figure, dict[str, Any]]:
-    """The four-column grid for ``num_classes`` unseen classes, and the image-space scores.
-    Both checkpoints must come from ``ds`` (``source_data``, checked)."""
+    """The four-column grid for ``num_classes`` unseen classes, and the image-space scores over
+    ``score_classes`` unseen classes (``None``: every one; the grid's classes are among them).
+    One test_unseen image per scored class, its real feature and one latent z per class; the
+    scores compare each inversion with every real test_unseen image of its class. Both
+    checkpoints must come from ``ds`` (``source_data``, checked)."""
     source = source_data(ds)
     check_source(inversion_model, source, "the inversion checkpoint (inversion_model)")
     check_source(tfvaegan, source, "the generator checkpoint (tfvaegan_model)")
@@ -246,7 +250,10 @@ def invert_features(
     models, config = load_models(tfvaegan, device)
     data = prepare_features(ds, device)
     rng = np.random.default_rng(seed)
-    classes = np.sort(rng.choice(ds.unseen_classes, size=min(num_classes, ds.unseen_classes.size), replace=False))
+    unseen = ds.unseen_classes
+    scored = unseen.size if score_classes is None else min(score_classes, unseen.size)
+    classes = np.sort(rng.choice(unseen, size=scored, replace=False))
+    shown = np.isin(classes, rng.choice(classes, size=min(num_classes, classes.size), replace=False))
     test_unseen = ds.splits["test_unseen"]
     picks = np.array([rng.choice(test_unseen[ds.labels[test_unseen] == c]) for c in classes])
 
@@ -266,7 +273,8 @@ def invert_features(
     # Image-space scores against every real image of the class (test_unseen images).
     ref_idx = test_unseen[np.isin(ds.labels[test_unseen], classes)]
     reference = load_images([ds.image_paths[i] for i in ref_idx], size)
-    scores: dict[str, Any] = {"classes": [ds.class_names[c] for c in classes]}
+    scores: dict[str, Any] = {"classes": [ds.class_names[c] for c in classes],
+                              "grid_classes": [ds.class_names[c] for c in classes[shown]]}  # fmt: skip
     for row, images in inverted.items():
         s = image_space_scores(
             images, classes, reference, ds.labels[ref_idx], perceptual_net=backbone, device=device, image_size=size
@@ -274,11 +282,13 @@ def invert_features(
         scores[row] = {"l1_mean": float(s["l1"].mean()), "perceptual_mean": float(s["perceptual"].mean()),
                        "l1_per_class": s["l1"].tolist(), "perceptual_per_class": s["perceptual"].tolist()}
     log.info(
-        "inversion scores (lower = closer to the class's real images): %s",
-        {row: (round(v["l1_mean"], 4), round(v["perceptual_mean"], 4)) for row, v in scores.items() if row != "classes"},
+        "inversion scores over %d unseen classes (lower = closer to the class's real images): %s",
+        classes.size,
+        {row: (round(v["l1_mean"], 4), round(v["perceptual_mean"], 4)) for row, v in scores.items() if row in ROWS},
     )
-    real_images = load_images([ds.image_paths[i] for i in picks], size)
-    return _grid(classes, ds.class_names, real_images, inverted, scores), scores
+    real_images = load_images([ds.image_paths[i] for i in picks[shown]], size)
+    grid = {row: images[torch.as_tensor(shown)] for row, images in inverted.items()}
+    return _grid(classes[shown], ds.class_names, real_images, grid, scores), scores
 
 
 def _grid(
@@ -304,5 +314,6 @@ def _grid(
                 ax.set_title(title, fontsize=8)
             if col == 0:
                 ax.set_ylabel(names[c], fontsize=7)
-    fig.suptitle("unseen classes: real vs inverted features (mean L1 to the class's real images)", fontsize=9)
+    fig.suptitle(f"unseen classes: real vs inverted features (mean L1 to the class's real images, over "
+                 f"{len(scores['classes'])} classes)", fontsize=9)
     return fig

@@ -44,7 +44,8 @@ def invert_features(
     device: str,
     finetuned: dict[str, Any] | None = None,
 ) -> tuple[Figure, dict[str, Any]]:
-    """Grid of real | inverted real | synthetic without / with feedback, and image-space scores."""
+    """Grid of real | inverted real | synthetic without / with feedback, and image-space scores
+    over ``score_classes`` unseen classes (every one by default)."""
     return stages.invert_features(
         inversion,
         tfvaegan,
@@ -55,4 +56,5 @@ def invert_features(
         finetuned=finetuned,
         num_classes=params.num_classes,
         seed=params.figure_seed,
+        score_classes=params.score_classes,
     )
