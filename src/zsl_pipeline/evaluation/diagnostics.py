@@ -36,6 +36,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from zsl_pipeline.evaluation.metrics import mean_per_class_accuracy
+from zsl_pipeline.evaluation.retrieval import class_queries
+
 log = logging.getLogger(__name__)
 
 #: Points of each class (synthetic and real, each) drawn in the projection figure.
@@ -43,12 +46,12 @@ PROJECTION_POINTS_PER_CLASS = 40
 
 
 def class_means(x: Tensor, y: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
-    """(C, D) mean and (C, D) standard deviation (population) of ``x`` per class in ``classes``."""
-    onehot = (y.unsqueeze(1) == classes.unsqueeze(0)).to(x.dtype)  # (N, C)
-    counts = onehot.sum(0).clamp_min(1).unsqueeze(1)  # (C, 1)
-    mean = onehot.T @ x / counts
-    var = (onehot.T @ (x * x) / counts - mean * mean).clamp_min(0)
-    return mean, var.sqrt()
+    """(C, D) mean and (C, D) standard deviation (population) of ``x`` per class in ``classes``
+    (float64; the first and second moments by :func:`~zsl_pipeline.evaluation.retrieval.class_queries`,
+    which refuses a class without samples)."""
+    x = x.double()
+    mean = class_queries(x, y, classes)
+    return mean, (class_queries(x * x, y, classes) - mean * mean).clamp_min(0).sqrt()
 
 
 def _mean_pairwise_distance(means: Tensor) -> Tensor:
@@ -59,20 +62,14 @@ def _mean_pairwise_distance(means: Tensor) -> Tensor:
     return d.sum() / (c * (c - 1))
 
 
-def _per_class_accuracy(pred: Tensor, y: Tensor, classes: Tensor) -> Tensor:
-    hit = (pred == y).double()
-    onehot = (y.unsqueeze(1) == classes.unsqueeze(0)).double()
-    return (onehot.T @ hit) / onehot.sum(0).clamp_min(1)
-
-
 def generator_diagnostics(
     syn_x: Tensor, syn_y: Tensor, real_x: Tensor, real_y: Tensor, classes: Tensor | None = None
 ) -> dict[str, Any]:
     """The numbers of the module docstring for synthetic ``(syn_x, syn_y)`` against real
     ``(real_x, real_y)`` features of the classes ``classes`` (default: the real features'
-    classes). One host sync."""
+    classes). A few host syncs (the class bookkeeping), none per sample."""
     classes = torch.unique(real_y) if classes is None else classes.to(real_y.device)
-    syn_x, real_x = syn_x.float(), real_x.float()
+    syn_x, real_x = syn_x.double(), real_x.double()
     syn_mean, syn_std = class_means(syn_x, syn_y.to(syn_x.device), classes.to(syn_x.device))
     real_mean, real_std = class_means(real_x, real_y, classes)
     syn_mean, syn_std = syn_mean.to(real_x.device), syn_std.to(real_x.device)
@@ -85,8 +82,8 @@ def generator_diagnostics(
     values = torch.stack([
         _mean_pairwise_distance(syn_mean) / real_spread,
         within_syn / within_real,
-        _per_class_accuracy(nearest_syn, real_y, classes).mean(),
-        _per_class_accuracy(nearest_real, real_y, classes).mean(),
+        mean_per_class_accuracy(nearest_syn, real_y, classes),
+        mean_per_class_accuracy(nearest_real, real_y, classes),
         distance.mean(),
         distance.mean() / real_spread,
         real_spread,
