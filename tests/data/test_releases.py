@@ -11,8 +11,8 @@ import pytest
 import scipy.io as sio
 
 from releases import build_release
-from zsl_pipeline.data.contract import DatasetValidationError
-from zsl_pipeline.data.images import MAX_LISTED, check_image_files, read_image_dataset, without_samples
+from zsl_pipeline.data.contract import MAX_LISTED, DatasetValidationError
+from zsl_pipeline.data.images import check_image_files, read_image_dataset, without_samples
 from zsl_pipeline.data.releases import RELEASES, read_release_images
 
 REAL_SIZES = {"CUB": 11788, "SUN": 14340, "AWA2": 37322}

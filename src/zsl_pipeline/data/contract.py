@@ -9,7 +9,7 @@ the xlsa17 reader converts the release's 1-based MATLAB indices on load.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -19,6 +19,15 @@ REQUIRED_SPLITS = ("trainval", "test_seen", "test_unseen")
 OPTIONAL_SPLITS = ("train", "val")
 #: L2 norm at or below which a class embedding counts as zero (absolute).
 ZERO_NORM_EPS = 1e-12
+#: How many offending files (or samples) an error message lists.
+MAX_LISTED = 20
+
+
+def listed(items: Iterable[str], limit: int = MAX_LISTED) -> str:
+    """Up to ``limit`` items for an error message, and how many more there are."""
+    items = list(items)
+    shown = "\n  " + "\n  ".join(items[:limit])
+    return shown + (f"\n  ... and {len(items) - limit} more" if len(items) > limit else "")
 
 
 class DatasetValidationError(ValueError):
@@ -109,6 +118,16 @@ class ZeroShotDataset:
         return out
 
 
+def _samples_of(ds: ZeroShotDataset, split: str, classes: np.ndarray, what: str) -> str:
+    """'<n> <split> images of <what>:' and the files (sample indices without images) of ``split``
+    whose class is in ``classes``, each with its class name."""
+    idx = ds.splits[split]
+    bad = idx[np.isin(ds.labels[idx], classes)]
+    names = [f"{ds.image_paths[i] if ds.image_paths is not None else f'sample {i}'} "
+             f"(class {ds.class_names[ds.labels[i]]!r})" for i in bad]  # fmt: skip
+    return f"{bad.size} {split} images of {what}:{listed(names)}"
+
+
 def validate(ds: ZeroShotDataset, source: str) -> ZeroShotDataset:
     """Check the contract; raise :class:`DatasetValidationError` naming ``source`` and the key.
 
@@ -172,12 +191,17 @@ def validate(ds: ZeroShotDataset, source: str) -> ZeroShotDataset:
         fail(
             "test_unseen",
             f"{both.size} classes occur both in trainval (seen) and test_unseen (unseen), "
-            f"e.g. class ids {both[:10].tolist()}: test_unseen images must be of unseen classes",
+            f"e.g. class ids {both[:10].tolist()}: test_unseen images must be of unseen classes; "
+            + _samples_of(ds, "test_unseen", both, "a seen (trainval) class"),
         )
     ts_classes = np.unique(ds.split_labels("test_seen"))
     not_seen = np.setdiff1d(ts_classes, seen)
     if not_seen.size:
-        fail("test_seen", f"classes {not_seen[:10].tolist()} are not among the trainval classes")
+        fail(
+            "test_seen",
+            f"classes {not_seen[:10].tolist()} are not among the trainval classes; "
+            + _samples_of(ds, "test_seen", not_seen, "a class without trainval images"),
+        )
     if "train" in ds.splits and "val" in ds.splits:
         overlap = np.intersect1d(ds.split_labels("train"), ds.split_labels("val"))
         if overlap.size:

@@ -25,7 +25,7 @@ import scipy.io as sio
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .contract import REQUIRED_SPLITS, DatasetValidationError, ZeroShotDataset, validate
+from .contract import REQUIRED_SPLITS, DatasetValidationError, ZeroShotDataset, listed, validate
 
 logger = logging.getLogger(__name__)
 
@@ -44,21 +44,10 @@ CUB_CLASSES_FILE = "classes.txt"
 CUB_ATTRIBUTES_FILE = "attributes/class_attribute_labels_continuous.txt"
 
 
-#: How many offending files an error message lists.
-MAX_LISTED = 20
-
-
 def load_image(path: str | Path) -> Image.Image:
     """Open an image file as RGB (loads the pixels and closes the file)."""
     with Image.open(path) as image:
         return image.convert("RGB")
-
-
-def listed(items: Iterable[str], limit: int = MAX_LISTED) -> str:
-    """Up to ``limit`` items for an error message, and how many more there are."""
-    items = list(items)
-    shown = "\n  " + "\n  ".join(items[:limit])
-    return shown + (f"\n  ... and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _image_problem(path: str) -> str | None:
@@ -85,7 +74,7 @@ def check_image_files(
     rows (``index``: the position in ``paths``).
 
     Raises:
-        DatasetValidationError: naming ``source`` and listing up to :data:`MAX_LISTED` files with
+        DatasetValidationError: naming ``source`` and listing up to :data:`~zsl_pipeline.data.contract.MAX_LISTED` files with
             their problem, when any image is missing or unreadable and ``skip_unreadable`` is off.
     """
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -101,19 +90,6 @@ def check_image_files(
             f"{listed(rows)}",
         )
     return bad
-
-
-def check_split_classes(ds: ZeroShotDataset, source: str) -> None:
-    """Raise, listing the image files, for an image of a class outside its split's classes: a
-    test_unseen image of a seen (trainval) class, or a test_seen image of a class not in trainval."""
-    seen = ds.seen_classes
-    for split, wrong, what in (("test_unseen", True, "a seen (trainval) class"),
-                               ("test_seen", False, "a class without trainval images")):  # fmt: skip
-        idx = ds.splits.get(split, np.empty(0, dtype=np.int64))
-        bad = idx[np.isin(ds.labels[idx], seen) == wrong]
-        if bad.size:
-            files = [f"{ds.image_paths[i] if ds.image_paths else i} (class {ds.class_names[ds.labels[i]]!r})" for i in bad]
-            raise DatasetValidationError(source, split, f"{bad.size} {split} images of {what}:{listed(files)}")
 
 
 def without_samples(ds: ZeroShotDataset, drop: Iterable[int], source: str) -> ZeroShotDataset:
@@ -262,7 +238,6 @@ def read_image_dataset(
         name=name,
         attribute_names=attribute_names,
     )
-    check_split_classes(ds, source)
     return validate(ds, source)
 
 

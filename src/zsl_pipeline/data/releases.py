@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from .contract import DatasetValidationError, ZeroShotDataset, validate
-from .images import check_split_classes, listed, xlsa17_image_list
+from .contract import DatasetValidationError, ZeroShotDataset, listed, validate
+from .images import xlsa17_image_list
 from .xlsa17 import SPLITS_FILE, _load_mat, read_split_file
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def read_release_images(
         DatasetValidationError: naming the file and key: no image list, a listed path without
             the release's image folder, labels outside the split file's classes, or images whose
             class folder is not their label's class (each listing up to
-            :data:`~zsl_pipeline.data.images.MAX_LISTED` files).
+            :data:`~zsl_pipeline.data.contract.MAX_LISTED` files).
     """
     release = _release(dataset)
     folder = Path(xlsa17_folder)
@@ -173,7 +173,6 @@ def read_release_images(
         image_paths=tuple(str(images.joinpath(*rel)) for rel in relative),
         name=name or dataset,
     )
-    check_split_classes(ds, str(split_path))
     validate(ds, source=f"{split_path} with the image list of {list_source}")
     logger.info("Read the %s image release at %s on the xlsa17 splits of %s: %s", dataset, images, folder, ds.summary())
     return ds

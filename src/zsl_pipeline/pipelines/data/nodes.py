@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from zsl_pipeline.data import demo, images, releases
-from zsl_pipeline.data.contract import ZeroShotDataset
+from zsl_pipeline.data.contract import ZeroShotDataset, listed
 from zsl_pipeline.pipelines.params import DemoParams, ImageCheckParams
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def _checked(ds: ZeroShotDataset, check: ImageCheckParams, source: str) -> tuple
     if skipped:
         log.warning(
             "%d of %d images are missing or unreadable and were left out (images.skip_unreadable; the list is "
-            "in skipped_images):%s", len(skipped), ds.num_samples, images.listed(f"{s['path']}: {s['problem']}" for s in skipped),
+            "in skipped_images):%s", len(skipped), ds.num_samples, listed(f"{s['path']}: {s['problem']}" for s in skipped),
         )
         ds = images.without_samples(ds, [s["index"] for s in skipped], source)
     return ds, skipped
