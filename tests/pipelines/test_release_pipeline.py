@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from releases import build_release
 from zsl_pipeline.data.contract import DatasetValidationError
 from zsl_pipeline.data.xlsa17 import read_xlsa17
 from zsl_pipeline.io import ZeroShotDatasetIO
+from zsl_pipeline.vision.inversion import load_generator
 
 #: Small sizes for a CPU test (the environments' defaults: ResNet-101 at 224 px, ImageNet weights).
 TINY = {
@@ -88,6 +90,9 @@ def _check_chain(mini, out: Path, reads) -> None:
     assert metrics["dataset"]["unseen"] == np.unique(mini.labels[mini.splits["test_unseen"]]).size
     scores = json.loads(_latest(out / "08_reporting" / "inversion_metrics.json").read_text())
     assert len(scores["grid_classes"]) == 2 and len(scores["classes"]) == metrics["dataset"]["unseen"]
+    assert set(scores["between_class_l1"]) == {"real_image", "inverted_real_feature", "synthetic_no_feedback",
+                                               "synthetic_feedback"}  # fmt: skip
+    assert scores["between_class_l1"]["real_image"] > 0  # the picked real images of different classes differ
     assert json.loads((out / "02_intermediate" / "skipped_images.json").read_text()) == []
 
 
@@ -97,14 +102,16 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 @pytest.mark.slow
 def test_flo_images_chain_end_to_end(run_pipeline, project, reads, tmp_path):
-    """FLO (a generated list: its real one is not among the reference files), and the demo's
-    files are left as they were."""
+    """FLO (a generated list: its real one is not among the reference files) with the inversion
+    at 128 px, and the demo's files are left as they were."""
     run_pipeline("data", params={"demo": {"num_classes": 12, "num_unseen": 3, "images_per_class": 6}})
     demo_before = _snapshot(tmp_path / "data" / "local")
     mini = build_release(tmp_path / "downloads", "FLO", **CHAIN_CUT)
     release_before = _snapshot(mini.image_root)
-    out = _run_release(run_pipeline, mini)
+    out = _run_release(run_pipeline, mini, inversion={**TINY["inversion"], "image_size": 128})
     _check_chain(mini, out, reads)
+    inverter = torch.load(_latest(out / "06_models" / "inversion_model.pt"), weights_only=True)
+    assert load_generator(inverter).image_size == 128  # the larger of the two inversion sizes
     assert _snapshot(tmp_path / "data" / "local") == demo_before  # the demo's manifest, attributes, images
     assert _snapshot(mini.image_root) == release_before  # the release is only read
     assert not (out / "01_raw").exists()  # no demo node in an image environment

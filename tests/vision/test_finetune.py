@@ -163,10 +163,15 @@ def test_finetuning_on_cuda_writes_a_checkpoint_that_loads_without_a_gpu(tmp_pat
         build_backbone(tmp_path / "ft.pt")
 
 
-@pytest.mark.parametrize(("cache", "holdout"), [(True, 0.0), (False, 0.0), (True, 0.5), (False, 0.5)])
-def test_killed_finetuning_resumes_after_its_last_epoch_checkpoint(tmp_path, backbone, monkeypatch, cache, holdout):
+@pytest.mark.parametrize(("cache", "holdout", "schedule"),
+                         [(True, 0.0, "constant"), (False, 0.0, "constant"), (True, 0.5, "constant"),
+                          (False, 0.5, "constant"), (True, 0.0, "cosine")])  # fmt: skip
+def test_killed_finetuning_resumes_after_its_last_epoch_checkpoint(
+    tmp_path, backbone, monkeypatch, cache, holdout, schedule
+):
     ds = make_image_dataset(tmp_path)
-    config = FinetuneConfig(**{**TINY, "epochs": 3, "cache_frozen_activations": cache, "holdout_fraction": holdout})
+    config = FinetuneConfig(**{**TINY, "epochs": 3, "cache_frozen_activations": cache, "holdout_fraction": holdout,
+                               "lr_schedule": schedule})  # fmt: skip
     reference, reference_history = finetune_backbone(ds, config, "cpu", backbone, progress=False)
 
     resume_file = EpochCheckpoint(tmp_path / "finetune.pt", "test+code")
@@ -187,10 +192,30 @@ def test_killed_finetuning_resumes_after_its_last_epoch_checkpoint(tmp_path, bac
             torch.testing.assert_close(resumed[part][key], tensor, rtol=0, atol=0)
     assert_same_optimizer_state(resumed, reference)
 
-    # nepoch (epochs) lowered to the checkpoint's 2 epochs: refused, naming the file
-    with pytest.raises(ValueError, match=r"finetune\.pt: it has 2 epochs completed.*nepoch=2"):
+    # nepoch (epochs) lowered to the checkpoint's 2 epochs: refused, naming the file (a cosine
+    # schedule depends on the epochs, so there any other number is refused)
+    message = r"finetune\.pt: it has 2 epochs completed.*nepoch=2" if schedule == "constant" else r"finetune\.pt.*epochs"
+    with pytest.raises(ValueError, match=message):
         finetune_backbone(ds, dataclasses.replace(config, epochs=2), "cpu",
                           backbone, progress=False, resume_file=resume_file)
+
+
+def test_cosine_schedule_decays_every_steps_learning_rate_to_near_zero(tmp_path, backbone):
+    assert [finetune.lr_factor("constant", t, 8) for t in (0, 7)] == [1.0, 1.0]
+    assert [finetune.lr_factor("cosine", t, 8) for t in (0, 4)] == [1.0, pytest.approx(0.5)]
+    assert finetune.lr_factor("cosine", 7, 8) == pytest.approx(0.5 * (1 + np.cos(np.pi * 7 / 8)))
+    ds = make_image_dataset(tmp_path)  # 6 trainval images, batches of 4 + 2: 2 steps per epoch
+    config = FinetuneConfig(**{**TINY, "epochs": 2, "head_lr": 1e-2, "lr_schedule": "cosine"})
+    checkpoint, _ = finetune_backbone(ds, config, "cpu", backbone, progress=False)
+    last = finetune.lr_factor("cosine", 3, 4)  # the 4th and last step's
+    lrs = [group["lr"] for group in checkpoint["optimizer_state_dict"]["param_groups"]]
+    assert lrs == [pytest.approx(1e-3 * last), pytest.approx(1e-2 * last)]
+    constant, _ = finetune_backbone(ds, dataclasses.replace(config, lr_schedule="constant"), "cpu", backbone,
+                                    progress=False)  # fmt: skip
+    assert [group["lr"] for group in constant["optimizer_state_dict"]["param_groups"]] == [1e-3, 1e-2]
+    assert not torch.equal(constant["head_state_dict"]["weight"], checkpoint["head_state_dict"]["weight"])
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        FinetuneConfig(lr_schedule="step")
 
 
 def test_the_stage_keeps_an_epoch_checkpoint_and_removes_it_when_done(tmp_path, monkeypatch):
@@ -204,6 +229,9 @@ def test_the_stage_keeps_an_epoch_checkpoint_and_removes_it_when_done(tmp_path, 
     assert lowered.path == resume_file.path  # epochs may change on resume; the rest names the file
     assert stages.finetune_resume_file(folder, ds, FinetuneConfig(**{**TINY, "lr": 0.1}), weights="none",
                                        init_seed=0).path != resume_file.path  # fmt: skip
+    cosine = [stages.finetune_resume_file(folder, ds, FinetuneConfig(**{**TINY, "epochs": n, "lr_schedule": "cosine"}),
+                                          weights="none", init_seed=0).path for n in (1, 2)]  # fmt: skip
+    assert cosine[0] != cosine[1]  # under a cosine schedule the epochs set every step's rate
     crash_after_epoch_checkpoint(monkeypatch)
     with pytest.raises(Killed):
         stages.finetune_backbone(ds, config, torch.device("cpu"), weights="none", init_seed=0, checkpoint_dir=folder)

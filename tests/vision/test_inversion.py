@@ -12,8 +12,14 @@ from crashes import Killed, crash_after_epoch_checkpoint
 from device_checks import saved_devices, tensor_devices
 from zsl_pipeline.losses import discriminator_loss, generator_adversarial_loss, l1_image_loss, perceptual_loss
 from zsl_pipeline.vision.backbone import build_backbone
-from zsl_pipeline.vision.inversion import InversionConfig, invert, load_generator, train_inversion
-from zsl_pipeline.vision.inversion_scores import image_space_scores
+from zsl_pipeline.vision.inversion import (
+    InversionConfig,
+    build_networks,
+    invert,
+    load_generator,
+    train_inversion,
+)
+from zsl_pipeline.vision.inversion_scores import between_class_l1, image_space_scores
 
 TINY = dict(epochs=1, batch_size=2, generator_channels=(32, 32, 16, 16, 8, 8),
             discriminator_channels=(8, 8, 16, 16), feature_embed_dim=8)
@@ -68,8 +74,30 @@ def test_without_adversarial_term_and_bad_sizes(pairs, perceptual_net):
     assert history["adversarial"] == [0.0] and math.isfinite(history["generator_loss"][0])
     with pytest.raises(ValueError, match="64 x 64"):
         train_inversion(feats, images[:, :32, :32], config, "cpu", perceptual_net=perceptual_net)
-    with pytest.raises(ValueError, match="image_size"):
-        InversionConfig(image_size=32)  # default widths give 64 px
+    with pytest.raises(ValueError, match="not image_size 32"):
+        InversionConfig(image_size=32, generator_channels=(512, 512, 256, 128, 64, 32))  # 64 px widths
+    with pytest.raises(ValueError, match="image_size 48 must be"):
+        InversionConfig(image_size=48)
+
+
+def test_widths_follow_the_image_size_unless_given():
+    assert InversionConfig().generator_channels == (512, 512, 256, 128, 64, 32)
+    assert InversionConfig(image_size=128).generator_channels == (512, 512, 256, 128, 64, 32, 32)
+    generator, discriminator = build_networks(InversionConfig(image_size=128, generator_channels=(16,) * 7,
+                                                              discriminator_channels=(8, 8, 8, 8)), feature_dim=5)
+    assert generator(torch.rand(2, 5)).shape == (2, 3, 128, 128)
+    assert discriminator(torch.rand(2, 3, 128, 128), torch.rand(2, 5)).shape == (2,)
+
+
+def test_between_class_l1_is_the_mean_over_pairs_of_classes():
+    images = torch.zeros(3, 3, 2, 2)
+    images[1] = 1.0  # class 1 differs from 0 and 2 by 1 per pixel; 0 and 2 are the same image
+    assert between_class_l1(images, 2) == pytest.approx((1 + 1 + 0) / 3)
+    as_uint8 = (images.permute(0, 2, 3, 1) * 255).to(torch.uint8).numpy()  # (N, S, S, 3) 0..255
+    assert between_class_l1(as_uint8, 2) == pytest.approx(2 / 3)
+    assert between_class_l1(torch.rand(1, 3, 2, 2).expand(4, -1, -1, -1), 2) == 0.0
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        between_class_l1(images[:1], 2)
 
 
 def test_image_space_scores_match_a_brute_force_loop(perceptual_net):

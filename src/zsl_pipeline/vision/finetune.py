@@ -71,6 +71,9 @@ CHECKPOINT_FORMAT_VERSION = 1
 #: may change on resume (the number of epochs: nothing else depends on it).
 RESUME_METHOD = "finetune"
 RESUME_FREE_FIELDS = frozenset({"epochs"})
+#: Learning-rate schedules: ``constant`` (the reference's) or ``cosine`` (decay to 0 over all
+#: ``epochs``' steps, a function of the step index alone, so a resumed run is exact).
+LR_SCHEDULES = ("constant", "cosine")
 BYTES_PER_GIB = 1024**3
 #: Training BatchNorm needs more than one value per channel; a trailing batch of one sample
 #: is merged into the previous batch (a 1x1 layer4 map at small demo resolutions).
@@ -112,6 +115,9 @@ class FinetuneConfig:
             last epoch is returned (the demo). The reproduction report used 0.1.
         patience: stop after this many epochs without improvement of the holdout accuracy (a
             tie: the lower holdout loss improves); ``None`` = run all ``epochs``. Needs a holdout.
+        lr_schedule: ``constant`` (the reference) or ``cosine``: every step's learning rate is
+            ``lr`` (and ``head_lr``) x (1 + cos(pi t / T)) / 2 at step t of T = ``epochs`` x
+            batches per epoch, so training ends at a learning rate near 0 (:func:`lr_factor`).
     """
 
     trainable_blocks: tuple[str, ...] = ("layer4",)
@@ -133,6 +139,7 @@ class FinetuneConfig:
     seed: int = 0
     holdout_fraction: float = 0.0
     patience: int | None = None
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.precision not in TRAINING_PRECISIONS:
@@ -145,6 +152,8 @@ class FinetuneConfig:
             )
         if self.crop > self.resize:
             raise ValueError(f"crop ({self.crop}) must not exceed resize ({self.resize})")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.epochs < 1 or self.batch_size < MIN_BATCH or self.cached_views < 1:
             raise ValueError("need epochs >= 1, batch_size >= 2 and cached_views >= 1")
         if not 0.0 <= self.holdout_fraction < 1.0:  # also False for NaN
@@ -170,6 +179,18 @@ class FinetuneConfig:
     @property
     def uses_holdout(self) -> bool:
         return self.holdout_fraction > 0.0
+
+    @property
+    def resume_free_fields(self) -> frozenset[str]:
+        """Settings a resumed run may change: ``epochs``, unless the schedule depends on it."""
+        return RESUME_FREE_FIELDS if self.lr_schedule == "constant" else frozenset()
+
+
+def lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The learning-rate multiplier of (0-based) ``step`` of ``total_steps`` (``LR_SCHEDULES``)."""
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
 
 
 def seen_training_indices(ds: ZeroShotDataset) -> np.ndarray:
@@ -445,12 +466,9 @@ def finetune_backbone(
         # fork_rng(devices=[]) does not restore (the caller's CUDA RNG state would change)
         torch.default_generator.manual_seed(config.seed)
         head = nn.Linear(FEATURE_DIM, seen.size).to(device)
+        base_lrs = (config.lr, config.head_lr if config.head_lr is not None else config.lr)
         optimizer = torch.optim.Adam(
-            [
-                {"params": trainable, "lr": config.lr},
-                {"params": head.parameters(),
-                 "lr": config.head_lr if config.head_lr is not None else config.lr},
-            ],
+            [{"params": trainable, "lr": base_lrs[0]}, {"params": head.parameters(), "lr": base_lrs[1]}],
             weight_decay=config.weight_decay,
         )
         generator = torch.Generator().manual_seed(config.seed)
@@ -479,7 +497,7 @@ def finetune_backbone(
         first = 1
         resume = (
             resume_file.load(method=RESUME_METHOD, version=CHECKPOINT_FORMAT_VERSION, config=config_dict,
-                             stream_type="cpu", nepoch=config.epochs, free=RESUME_FREE_FIELDS)
+                             stream_type="cpu", nepoch=config.epochs, free=config.resume_free_fields)
             if resume_file is not None
             else None
         )
@@ -504,6 +522,10 @@ def finetune_backbone(
                 view = torch.randint(cache.shape[0], (train_idx.size,), generator=generator)
                 stream = ((torch.as_tensor(b), cache[view[b], b]) for b in batches)
             for step, (idx, x) in enumerate(stream, start=1):
+                t = (epoch - 1) * len(batches) + step - 1
+                factor = lr_factor(config.lr_schedule, t, config.epochs * len(batches))
+                for group, base in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = base * factor
                 x, y = x.to(device, non_blocking=True), targets[idx].to(device)
                 with precision_autocast(device, config.precision):
                     if cache is None:

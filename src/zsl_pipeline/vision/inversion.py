@@ -35,7 +35,6 @@ from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetB
 from zsl_pipeline.vision.inversion_models import (
     DISCRIMINATOR_CHANNELS,
     FEATURE_EMBED_DIM,
-    GENERATOR_CHANNELS,
     InversionDiscriminator,
     InversionGenerator,
     generator_channels_for,
@@ -65,8 +64,11 @@ class InversionConfig:
             objective; images are in [0, 1] and every term is a mean, so the defaults (1, 1,
             0.01) weight pixel and feature errors equally and keep the GAN term a regulariser.
             ``adversarial_weight == 0`` skips the discriminator entirely.
-        image_size: side of the images (64; must be 2 * 2**k and divisible by 16).
-        generator_channels, discriminator_channels, feature_embed_dim: network widths.
+        image_size: side of the images (64 or 128; must be 2 * 2**k and divisible by 16).
+        generator_channels: the generator's widths, one upsampling stage each after the first;
+            ``None`` = :func:`generator_channels_for` ``image_size`` (64 px: 512, 512, 256, 128,
+            64, 32; every doubling adds one stage of the last width).
+        discriminator_channels, feature_embed_dim: the other network widths.
         precision: ``fp32`` (default), or on CUDA ``tf32`` or ``bf16`` (autocast).
     """
 
@@ -79,7 +81,7 @@ class InversionConfig:
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.01
     image_size: int = 64
-    generator_channels: tuple[int, ...] = GENERATOR_CHANNELS
+    generator_channels: tuple[int, ...] | None = None
     discriminator_channels: tuple[int, ...] = DISCRIMINATOR_CHANNELS
     feature_embed_dim: int = FEATURE_EMBED_DIM
     precision: str = "fp32"
@@ -88,6 +90,8 @@ class InversionConfig:
     def __post_init__(self) -> None:
         if self.precision not in TRAINING_PRECISIONS:
             raise ValueError(f"precision must be one of {TRAINING_PRECISIONS}, got {self.precision!r}")
+        if self.generator_channels is None:
+            object.__setattr__(self, "generator_channels", generator_channels_for(self.image_size))
         object.__setattr__(self, "generator_channels", tuple(self.generator_channels))
         object.__setattr__(self, "discriminator_channels", tuple(self.discriminator_channels))
         expected = generator_channels_for(self.image_size, self.generator_channels)

@@ -72,3 +72,14 @@ def image_space_scores(
             + _mean_sq_dist_to_set(inv_pool[rows], ref_pool[refs])
         ).numpy()
     return {"l1": l1, "perceptual": perceptual}
+
+
+def between_class_l1(images: np.ndarray | torch.Tensor, image_size: int = 64) -> float:
+    """Mean per-pixel L1 between the images of two different classes, over every pair of the
+    (N >= 2) images, one image per class: how much a row of the inversion grid changes from
+    class to class (0 when every class gets the same image)."""
+    px = to_unit_range(as_image_tensor(images, image_size)).flatten(1).double()
+    n = px.shape[0]
+    if n < 2:
+        raise ValueError(f"between_class_l1 needs images of at least 2 classes, got {n}")
+    return float((torch.cdist(px, px, p=1) / px.shape[1]).sum() / (n * (n - 1)))

@@ -44,7 +44,7 @@ from zsl_pipeline.vision.backbone import DEFAULT_INIT_SEED
 from zsl_pipeline.vision.extraction import ExtractionConfig, extract_dataset_features, extraction_backbone
 from zsl_pipeline.vision.finetune import FinetuneConfig
 from zsl_pipeline.vision.inversion import InversionConfig, invert, load_generator
-from zsl_pipeline.vision.inversion_scores import image_space_scores
+from zsl_pipeline.vision.inversion_scores import between_class_l1, image_space_scores
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,11 @@ def _resume_file(
 def finetune_resume_file(
     folder: str | Path, ds: ZeroShotDataset, config: FinetuneConfig, *, weights: str, init_seed: int
 ) -> EpochCheckpoint:
-    """Fine-tuning's epoch checkpoint: named by the images, the data, the settings but ``epochs``
-    (which may change on resume) and the starting weights; the code version inside."""
+    """Fine-tuning's epoch checkpoint: named by the images, the data, the settings but those a
+    resumed run may change (``epochs`` under a constant learning rate) and the starting
+    weights; the code version inside."""
     extra = {"weights": weights, "init_seed": init_seed}
-    return _resume_file(folder, "finetune", ds, asdict(config), free=finetune.RESUME_FREE_FIELDS, extra=extra)
+    return _resume_file(folder, "finetune", ds, asdict(config), free=config.resume_free_fields, extra=extra)
 
 
 def finetune_backbone(
@@ -239,7 +240,9 @@ def invert_features(
     """The four-column grid for ``num_classes`` unseen classes, and the image-space scores over
     ``score_classes`` unseen classes (``None``: every one; the grid's classes are among them).
     One test_unseen image per scored class, its real feature and one latent z per class; the
-    scores compare each inversion with every real test_unseen image of its class. Both
+    scores compare each inversion with every real test_unseen image of its class, and
+    ``between_class_l1`` gives, per grid column, the mean L1 between the images of two scored
+    classes (a column that shows the same image for every class scores 0). Both
     checkpoints must come from ``ds`` (``source_data``, checked)."""
     source = source_data(ds)
     check_source(inversion_model, source, "the inversion checkpoint (inversion_model)")
@@ -286,9 +289,14 @@ def invert_features(
         classes.size,
         {row: (round(v["l1_mean"], 4), round(v["perceptual_mean"], 4)) for row, v in scores.items() if row in ROWS},
     )
-    real_images = load_images([ds.image_paths[i] for i in picks[shown]], size)
+    real_images = load_images([ds.image_paths[i] for i in picks], size)
+    if classes.size > 1:  # how much each row changes from class to class (the real images' as the scale)
+        rows = {ROWS[0]: real_images, **inverted}
+        scores["between_class_l1"] = {row: between_class_l1(images, size) for row, images in rows.items()}
+        log.info("mean L1 between the images of two classes, per row: %s",
+                 {row: round(v, 4) for row, v in scores["between_class_l1"].items()})
     grid = {row: images[torch.as_tensor(shown)] for row, images in inverted.items()}
-    return _grid(classes[shown], ds.class_names, real_images, grid, scores), scores
+    return _grid(classes[shown], ds.class_names, real_images[shown], grid, scores), scores
 
 
 def _grid(
