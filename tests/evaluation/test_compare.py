@@ -42,6 +42,7 @@ def test_aggregate_runs_mean_and_sample_std():
     assert final["n_seeds"] == 3
     # Hand values (%): 60, 62, 64 -> mean 62, sample std sqrt((4 + 0 + 4) / 2) = 2
     assert final["zsl_t1_mean"] == pytest.approx(62.0) and final["zsl_t1_std"] == pytest.approx(2.0)
+    assert (final["zsl_t1_min"], final["zsl_t1_max"]) == (pytest.approx(60.0), pytest.approx(64.0))
     assert final["gzsl_u_mean"] == pytest.approx(52.0) and final["gzsl_u_std"] == pytest.approx(2.0)
     assert final["gzsl_s_mean"] == pytest.approx(70.0) and final["gzsl_s_std"] == pytest.approx(0.0, abs=1e-9)
     assert final["gzsl_h_mean"] == pytest.approx(60.0) and final["gzsl_h_std"] == pytest.approx(2.0)
@@ -53,6 +54,7 @@ def test_aggregate_runs_mean_and_sample_std():
     assert final["wall_time_s_mean"] == pytest.approx(200.0) and final["peak_memory_mb_max"] == 1500.0
     # generator diagnostics: the spread ratio as a ratio (0.4, 0.5, 0.6), the accuracy in % (50, 60, 70)
     assert final["spread_ratio_mean"] == pytest.approx(0.5) and final["spread_ratio_std"] == pytest.approx(0.1)
+    assert (final["spread_ratio_min"], final["spread_ratio_max"]) == (pytest.approx(0.4), pytest.approx(0.6))
     assert final["nearest_synthetic_mean_accuracy_mean"] == pytest.approx(60.0)
     # best_on_test is +5 points on every accuracy, same spread; retrieval is shared by both rows.
     best = frame.iloc[1]
@@ -87,6 +89,9 @@ def test_markdown_table_cells():
     assert "| 0.50 ± 0.10 | 60.0 ± 10.0 | 3.3 | 1500 |" in text  # 200 s mean wall time = 3.3 min, memory max 1500 MB
     assert "| eszsl | 1 | fp32 | 55.0 | 10.0 | 80.0 | 18.0 | – | – | – | – | – | – | 0.1 | 300 |" in text  # no ± std
     assert "| clswgan | 3 | fp32 | 67.0 ± 2.0 |" in text  # best_on_test table (records without one: fp32)
+    final_section = text.split("### best_on_test")[0]
+    assert "| clswgan | 60.0 – 64.0 | 50.0 – 54.0 | 70.0 – 70.0 | 58.0 – 62.0 | 0.40 – 0.60 |" in final_section
+    assert "| eszsl | 55.0 – 55.0 | 10.0 – 10.0 | 80.0 – 80.0 | 18.0 – 18.0 | – |" in final_section
     mixed = [{**r, "precision": "bf16"} if r["method"] == "clswgan" and r["seed"] == 0 else r for r in RECORDS]
     assert set(aggregate_runs(mixed)["precision"]) == {"bf16,fp32", "fp32"}  # a mix is shown as such
     best_section = text.split("### best_on_test")[1]

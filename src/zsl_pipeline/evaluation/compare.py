@@ -44,12 +44,15 @@ RETRIEVAL_KEYS = {
     "gzsr_map": ("gzsr", "map"),
     "gzsr_p_at_k": ("gzsr", "precision_at_k"),
 }
-#: Every aggregated metric (each gets ``<key>_mean`` and ``<key>_std`` columns, in %).
+#: Every aggregated metric (each gets ``<key>_mean``, ``<key>_std``, ``<key>_min`` and
+#: ``<key>_max`` columns, in %).
 METRIC_KEYS = ACCURACY_KEYS + tuple(RETRIEVAL_KEYS)
 #: Generator diagnostics (``evaluation.diagnostics``) read from ``record["generator"]``, with the
 #: factor of their columns: the spread ratio as a ratio, the accuracy in %. The same in both
 #: protocol rows (synthesis does not depend on the classifier's selection).
 GENERATOR_KEYS = {"spread_ratio": 1.0, "nearest_synthetic_mean_accuracy": 100.0}
+#: The statistics over seeds of every metric, in column order.
+STATS = ("mean", "std", "min", "max")
 #: Marker for a missing value in the markdown table.
 MISSING = "–"
 #: Iso-harmonic-mean curves of the seen/unseen plot (%).
@@ -73,22 +76,22 @@ def _value(mapping: Mapping[str, Any] | None, key: str) -> float:
     return float(mapping[key])
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof = 1) of the finite values; std NaN for one value (no spread to
-    report), both NaN for none."""
+def _stats(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """Mean, sample std (ddof = 1), min and max of the finite values; std NaN for one value (no
+    spread to report), all NaN for none."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
-        return math.nan, math.nan
-    return float(x.mean()), (float(x.std(ddof=1)) if x.size > 1 else float("nan"))
+        return math.nan, math.nan, math.nan, math.nan
+    return float(x.mean()), (float(x.std(ddof=1)) if x.size > 1 else math.nan), float(x.min()), float(x.max())
 
 
 def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
     """One row per (method, protocol): mean and std over seeds of every metric, in %.
 
     Columns: ``method``, ``protocol``, ``n_seeds`` (runs with that protocol), ``precision`` (of
-    those runs, e.g. ``fp32``), ``<m>_mean`` /
-    ``<m>_std`` for m in ``METRIC_KEYS`` (ZSL T1, GZSL u/s/H, ZSR/GZSR mAP and P@k, all × 100),
+    those runs, e.g. ``fp32``), ``<m>_mean`` / ``<m>_std`` / ``<m>_min`` / ``<m>_max`` for m in
+    ``METRIC_KEYS`` (ZSL T1, GZSL u/s/H, ZSR/GZSR mAP and P@k, all × 100) and ``GENERATOR_KEYS``,
     ``retrieval_k``, ``wall_time_s_mean`` and ``peak_memory_mb_max``.
 
     The std is the SAMPLE std (ddof = 1) over the seeds that have the value, NaN when only one
@@ -114,19 +117,18 @@ def aggregate_runs(records: Sequence[Record]) -> pd.DataFrame:
                 ks |= {int(t["k"]) for t in tasks if t and t.get("k") is not None}
             if len(ks) > 1:
                 raise ValueError(f"{method} / {protocol}: retrieval runs with different k {sorted(ks)}")
-            for key in METRIC_KEYS:
-                mean, std = _mean_std(columns[key])
-                row[f"{key}_mean"], row[f"{key}_std"] = 100 * mean, 100 * std
-            for key, factor in GENERATOR_KEYS.items():
-                mean, std = _mean_std([_value(r.get("generator"), key) for r in runs_p])
-                row[f"{key}_mean"], row[f"{key}_std"] = factor * mean, factor * std
+            columns.update({key: [_value(r.get("generator"), key) for r in runs_p] for key in GENERATOR_KEYS})
+            factors = {**dict.fromkeys(METRIC_KEYS, 100.0), **GENERATOR_KEYS}
+            for key, factor in factors.items():
+                for stat, value in zip(STATS, _stats(columns[key])):
+                    row[f"{key}_{stat}"] = factor * value
             row["retrieval_k"] = ks.pop() if ks else math.nan
-            row["wall_time_s_mean"] = _mean_std([_value(r, "wall_time_s") for r in runs_p])[0]
+            row["wall_time_s_mean"] = _stats([_value(r, "wall_time_s") for r in runs_p])[0]
             memory = np.asarray([_value(r, "peak_memory_mb") for r in runs_p], dtype=float)
             row["peak_memory_mb_max"] = float(np.nanmax(memory)) if np.isfinite(memory).any() else math.nan
             rows.append(row)
     columns = ["method", "protocol", "n_seeds", "precision"]
-    columns += [f"{key}_{stat}" for key in (*METRIC_KEYS, *GENERATOR_KEYS) for stat in ("mean", "std")]
+    columns += [f"{key}_{stat}" for key in (*METRIC_KEYS, *GENERATOR_KEYS) for stat in STATS]
     columns += ["retrieval_k", "wall_time_s_mean", "peak_memory_mb_max"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -149,11 +151,17 @@ def _plain(value: float, fmt: str) -> str:
     return format(value, fmt) if np.isfinite(value) else MISSING
 
 
+def _range_cell(low: float, high: float, fmt: str = ".1f") -> str:
+    """'51.3 – 53.1', '–' when missing."""
+    return f"{low:{fmt}} – {high:{fmt}}" if np.isfinite(low) else MISSING
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A markdown report of ``aggregate_runs``: one table per protocol, methods as rows.
 
     Cells are mean ± sample std over seeds in % (one decimal), '–' where missing; time is the mean
-    wall time per run in minutes, memory the peak over seeds in MB.
+    wall time per run in minutes, memory the peak over seeds in MB. Under each protocol's table
+    a second one gives the min – max over seeds of the accuracies and the spread ratio.
     """
     ks = {int(k) for k in frame["retrieval_k"] if np.isfinite(k)}
     k = str(ks.pop()) if len(ks) == 1 else "k"
@@ -182,6 +190,12 @@ def markdown_table(frame: pd.DataFrame) -> str:
             cells += [_ratio_cell(row["spread_ratio_mean"], row["spread_ratio_std"]),
                       _cell(row["nearest_synthetic_mean_accuracy_mean"], row["nearest_synthetic_mean_accuracy_std"])]
             cells += [_plain(row["wall_time_s_mean"] / 60, ".1f"), _plain(row["peak_memory_mb_max"], ".0f")]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", f"min – max over seeds ({protocol}):", "",
+                  "| method | ZSL T1 | u | s | H | syn/real spread |", "|---|---:|---:|---:|---:|---:|"]
+        for _, row in rows.iterrows():
+            cells = [str(row["method"])] + [_range_cell(row[f"{m}_min"], row[f"{m}_max"]) for m in metrics[:4]]
+            cells.append(_range_cell(row["spread_ratio_min"], row["spread_ratio_max"], ".2f"))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
