@@ -13,7 +13,8 @@ the generator diagnostics (``evaluation.diagnostics``) and the final-protocol ac
 Variants (overrides of the method's demo block in conf/base/parameters_<method>.yml):
 ``demo`` (as configured), ``reference_rates`` (CUB's learning rates: lr 1e-4, feed_lr 1e-5),
 ``reference_widths`` (4096-wide networks, the reference's), ``reference`` (both),
-``no_feedback`` (use_feedback false), ``prior_noise`` (encoded_noise false).
+``no_feedback`` (use_feedback false), ``prior_noise`` (encoded_noise false, the demo's setting
+since 2026-12-01), ``encoded_noise`` (encoded_noise true: CUB's, AWA2's and SUN's, the demo's before).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ VARIANTS = {
     "reference": {"lr": 1e-4, "feed_lr": 1e-5, "encoder_hidden": 4096, "ngh": 4096, "ndh": 4096},
     "no_feedback": {"use_feedback": False},
     "prior_noise": {"encoded_noise": False},
+    "encoded_noise": {"encoded_noise": True},
 }
 SHOWN = ("spread_ratio", "within_class_ratio", "nearest_synthetic_mean_accuracy", "nearest_real_mean_accuracy",
          "class_distance_relative")  # fmt: skip

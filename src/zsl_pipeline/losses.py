@@ -94,8 +94,12 @@ def l1_image_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 def perceptual_loss(
     fake_acts: tuple[torch.Tensor, ...], real_acts: tuple[torch.Tensor, ...]
 ) -> torch.Tensor:
-    """Sum over layers of the mean squared activation error (layer4 map, pooled features)."""
-    terms = [F.mse_loss(f, r, reduction="mean") for f, r in zip(fake_acts, real_acts)]
+    """Sum over layers (layer4 map, pooled features) of the mean squared activation error
+    relative to the real activations' mean square: scale-free, so the loss weights mean the same
+    whatever the backbone (a fine-tuned backbone's activations can be thousands of times larger
+    than those of the one it started from, which would drown the image terms)."""
+    terms = [F.mse_loss(f, r, reduction="mean") / r.detach().pow(2).mean().clamp_min(1e-12)
+             for f, r in zip(fake_acts, real_acts)]  # fmt: skip
     return torch.stack(terms).sum()
 
 

@@ -41,7 +41,11 @@ def pairs():
 def test_losses_on_hand_computed_values():
     a, b = torch.zeros(2, 3), torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     assert l1_image_loss(a, b).item() == pytest.approx(1.0)  # 6 / 6
-    assert perceptual_loss((a, a[:, :1]), (b, b[:, :1])).item() == pytest.approx(14 / 6 + 1 / 2)
+    ones = torch.ones(2, 3)
+    # layer: MSE 8/6 over the real mean square 14/6; pooled: MSE 1/2 over 1/2
+    assert perceptual_loss((ones, ones[:, :1]), (b, b[:, :1])).item() == pytest.approx(8 / 14 + 1)
+    scaled = perceptual_loss((1000 * ones, 1000 * ones[:, :1]), (1000 * b, 1000 * b[:, :1]))
+    assert scaled.item() == pytest.approx(8 / 14 + 1)  # scale-free
     zero = torch.zeros(4)
     assert discriminator_loss(zero, zero).item() == pytest.approx(2 * math.log(2))
     assert generator_adversarial_loss(zero).item() == pytest.approx(math.log(2))
@@ -117,7 +121,12 @@ def test_image_space_scores_match_a_brute_force_loop(perceptual_net):
             own = ref_t[ref_labels == c]
             l1 = np.mean([l1_image_loss(inverted[i], r).item() for r in own])
             acts_i = net(inverted[i:i + 1])
-            perc = np.mean([perceptual_loss(acts_i, net(r[None])).item() for r in own])
+            refs_acts = [net(r[None]) for r in own]
+            perc = sum(  # per layer: mean squared error to each real image / their mean square
+                np.mean([((acts_i[k] - r[k]) ** 2).mean().item() for r in refs_acts])
+                / np.mean([(r[k] ** 2).mean().item() for r in refs_acts])
+                for k in range(2)
+            )
             assert scores["l1"][i] == pytest.approx(l1, rel=1e-5)
             assert scores["perceptual"][i] == pytest.approx(perc, rel=1e-3, abs=1e-6)
     with pytest.raises(ValueError, match="no reference images"):

@@ -61,8 +61,10 @@ class InversionConfig:
         epochs, batch_size, seed: the loop.
         lr, beta1, beta2: Adam for both networks (DCGAN's 2e-4, beta1 0.5).
         l1_weight, perceptual_weight, adversarial_weight: loss weights of the generator
-            objective; images are in [0, 1] and every term is a mean, so the defaults (1, 1,
-            0.01) weight pixel and feature errors equally and keep the GAN term a regulariser.
+            objective; images are in [0, 1], L1 is a mean and the perceptual term a relative
+            error (``losses.perceptual_loss``, free of the backbone's activation scale), so the
+            defaults (1, 1, 0.01) weight pixel and feature errors alike and keep the GAN term a
+            regulariser.
             ``adversarial_weight == 0`` skips the discriminator entirely.
         image_size: side of the images (64 or 128; must be 2 * 2**k and divisible by 16).
         generator_channels: the generator's widths, one upsampling stage each after the first;

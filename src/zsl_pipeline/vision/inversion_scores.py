@@ -36,8 +36,9 @@ def image_space_scores(
     """How close each inversion is to the real images of its class, in image space.
 
     For inversion i of class ``labels[i]``: ``l1`` = mean over the class's real images of the
-    mean absolute pixel difference; ``perceptual`` = mean over the class's real images of the
-    perceptual loss (layer4 MSE + pooled MSE, as in training). Lower is closer. Every labelled
+    mean absolute pixel difference; ``perceptual`` = per layer (layer4 map, pooled) the mean over
+    the class's real images of the squared activation error over the real images' mean square
+    activation, summed (the relative error of the training loss). Lower is closer. Every labelled
     class needs at least one reference image.
 
     Args:
@@ -68,8 +69,8 @@ def image_space_scores(
         # (n_c, m_c) pairwise L1 distances / pixels -> mean over the class's references
         l1[rows.numpy()] = (torch.cdist(inv_px[rows], ref_px[refs], p=1) / inv_px.shape[1]).mean(1).numpy()
         perceptual[rows.numpy()] = (
-            _mean_sq_dist_to_set(inv_map[rows], ref_map[refs])
-            + _mean_sq_dist_to_set(inv_pool[rows], ref_pool[refs])
+            _mean_sq_dist_to_set(inv_map[rows], ref_map[refs]) / ref_map[refs].pow(2).mean()
+            + _mean_sq_dist_to_set(inv_pool[rows], ref_pool[refs]) / ref_pool[refs].pow(2).mean()
         ).numpy()
     return {"l1": l1, "perceptual": perceptual}
 
