@@ -10,7 +10,7 @@ count of the runs is the one given (it changes the numbers in the last bits, whi
 from random weights amplifies).
 
     .venv/bin/python benchmarks/demo_spread.py --seeds 0 1 2 --threads 2 --out demo_spread.json
-    .venv/bin/python benchmarks/demo_spread.py --seeds 0 1 --params tfvaegan.encoded_noise=false
+    .venv/bin/python benchmarks/demo_spread.py --seeds 0 1 --params tfvaegan.encoded_noise=true
 """
 
 from __future__ import annotations
