@@ -59,8 +59,9 @@ def main() -> None:
             val_ds = validation_dataset(ds, seed=config.seed)
             checkpoint, _ = train_stage(val_ds, replace(config, eval_every=config.nepoch), device, show_progress=False)
             data = prepare_features(val_ds, device)
+            models, trained = load_models(checkpoint, device)
             for n in args.syn_nums:
-                models, cfg = load_models(checkpoint, device, overrides={"syn_num": n})
+                cfg = replace(trained, syn_num=n)
                 final = evaluate_tfvaegan(models, data, cfg, eval_stream(cfg.seed, device)).final
                 row = {"encoded_noise": noise, "seed": k, "syn_num": n,
                        **{key: 100 * float(getattr(final, name)) for key, name in

@@ -289,7 +289,8 @@ def invert_features(
         classes.size,
         {row: (round(v["l1_mean"], 4), round(v["perceptual_mean"], 4)) for row, v in scores.items() if row in ROWS},
     )
-    real_images = load_images([ds.image_paths[i] for i in picks], size)
+    position = {int(i): j for j, i in enumerate(ref_idx)}  # every pick is among the references read above
+    real_images = reference[[position[int(i)] for i in picks]]
     if classes.size > 1:  # how much each row changes from class to class (the real images' as the scale)
         rows = {ROWS[0]: real_images, **inverted}
         scores["between_class_l1"] = {row: between_class_l1(images, size) for row, images in rows.items()}
