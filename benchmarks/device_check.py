@@ -255,6 +255,20 @@ def tfvaegan_epoch(precision: str) -> Callable[[Any, bool, Path], dict[str, Any]
     return section
 
 
+def section_floor(device, quick: bool, out: Path) -> dict[str, Any]:
+    """benchmarks/tfvaegan_speed.py: s per generator iteration of each pass against its floor."""
+    sys.path.insert(0, str(BENCHMARKS))
+    from tfvaegan_speed import measure
+
+    shapes = SHAPES["quick" if quick else "full"]
+    widths = {k: shapes["width"] for k in ("encoder_hidden", "ngh", "ndh")} if shapes["width"] else {}
+    report = measure(device, "fp32", 2 if quick else 20, False, **widths)
+    passes = {key: report[key] for key in ("plain_pass", "feedback_pass")}
+    note = ", ".join(f"{key} {v['s_per_iter'] * 1e3:.1f} ms/iteration = {v['floor_ratio']:.2f}x its matmul floor "
+                     f"({v['floor_ratio_with_optimizer']:.2f}x with Adam's)" for key, v in passes.items())
+    return {"results": {"tfvaegan_floor_fp32": passes}, "note": note}
+
+
 def section_methods(device, quick: bool, out: Path) -> dict[str, Any]:
     import dataclasses
 
@@ -410,6 +424,7 @@ SECTIONS = (
     Section("gpu_tests", section_gpu_tests, (90, 120)),
     Section("tfvaegan_cub_epoch_fp32", tfvaegan_epoch("fp32"), (60, 90)),
     Section("tfvaegan_cub_epoch_bf16", tfvaegan_epoch("bf16"), (45, 30)),
+    Section("tfvaegan_floor", section_floor, (60, 60)),
     Section("methods_iterations", section_methods, (60, 150)),
     Section("extraction", section_extraction, (45, 90)),
     Section("demo_chain", kedro_section("tfvaegan"), (100, 240)),
@@ -490,6 +505,12 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     lines += ["", "| figure | " + " | ".join(("fp32", "tf32", "bf16", "fp16")) + " |", "|---|---:|---:|---:|---:|"]
     for label, by_precision in figures:
         lines.append(f"| {label} | " + " | ".join(fmt(by_precision.get(p)) for p in ("fp32", "tf32", "bf16", "fp16")) + " |")
+    floor = report.get("tfvaegan_floor_fp32") or {}
+    if floor:
+        lines += ["", "| TF-VAEGAN CUB-shaped fp32 pass | s/iteration | matmul floor (s) | Adam floor (s) | x matmul floor | "
+                  "x both floors |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {key} | {fmt(v['s_per_iter'])} | {fmt(v['matmul_floor_s'])} | {fmt(v['optimizer_floor_s'])} | "
+                  f"{fmt(v['floor_ratio'])} | {fmt(v['floor_ratio_with_optimizer'])} |" for key, v in floor.items()]
     if report["methods_iterations_per_s"]:
         lines += ["", "| method | iterations/s fp32 | of matmul fp32 | iterations/s bf16 | of matmul bf16 |",
                   "|---|---:|---:|---:|---:|"]

@@ -85,3 +85,83 @@ def test_wgan_terms():
     assert losses.wgan_critic_loss(d_real, d_fake).item() == pytest.approx(-1.0 - 2.0)
     assert losses.wgan_generator_loss(d_fake).item() == pytest.approx(1.0)
     assert losses.wasserstein_estimate(d_real, d_fake).item() == pytest.approx(3.0)
+
+
+# ---- the fused critic pass (models.critic) ----------------------------------------------------
+def _separate_passes(critic, real, fake, cond, alpha):
+    """The reference's three passes: D(real), D(fake), and the penalty by double backward."""
+    return critic(real, cond), critic(fake, cond), losses.gradient_penalty(critic, real, fake, cond, alpha)
+
+
+def _critic_step_values(critic, terms, real, fake, cond, alpha):
+    """Scores, penalty and every parameter gradient of a γ/λ-weighted WGAN-GP critic loss."""
+    critic.zero_grad(set_to_none=True)
+    d_real, d_fake, penalty = terms(critic, real, fake, cond, alpha)
+    (3.0 * losses.wgan_critic_loss(d_real, d_fake) + 7.0 * penalty).backward()
+    return [d_real, d_fake, penalty] + [p.grad.clone() for p in critic.parameters()]
+
+
+@pytest.fixture
+def float64_penalty(monkeypatch):
+    """The penalty in float64 (it is float32 by design), so the comparisons below see the passes."""
+    monkeypatch.setattr(losses, "penalty_from_gradients", lambda g: (g.norm(p=2, dim=1) - 1.0).pow(2).mean())
+
+
+def _critic_batch(generator, batch=6, feature_dim=20, attr_dim=7):
+    draw = lambda *shape: torch.rand(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+    return draw(batch, feature_dim), draw(batch, feature_dim), draw(batch, attr_dim), draw(batch, 1)
+
+
+@pytest.mark.parametrize("network", ["tfvaegan", "clswgan"])
+def test_fused_critic_pass_equals_three_passes_and_double_backward(float64_penalty, network):
+    from zsl_pipeline.methods.tfvaegan.models import Critic
+    from zsl_pipeline.methods.wgan.models import ConcatCritic
+
+    g = torch.Generator().manual_seed(0)
+    critic = (Critic(20, 7, 33, generator=g) if network == "tfvaegan" else ConcatCritic(20, 7, 33, generator=g)).double()
+    with torch.no_grad():  # non-zero biases, so every parameter's gradient is checked
+        critic.fc1.bias.normal_(generator=g)
+        critic.fc2.bias.normal_(generator=g)
+    batch = _critic_batch(g)
+    reference = _critic_step_values(critic, _separate_passes, *batch)
+    fused = _critic_step_values(critic, losses.critic_terms, *batch)
+    assert len(fused) == 3 + 4
+    for ref, new in zip(reference, fused):
+        assert new.shape == ref.shape
+        torch.testing.assert_close(new, ref, rtol=1e-12, atol=1e-15)
+    assert reference[2].item() > 0.5  # a penalty far from 0: the gradient terms are exercised
+
+
+def test_fused_critic_pass_uses_autograds_slope_at_zero(float64_penalty):
+    """LReLU'(0) is the negative slope in autograd; the closed form must agree on dead units."""
+    from zsl_pipeline.methods.tfvaegan.models import Critic
+
+    g = torch.Generator().manual_seed(1)
+    critic = Critic(20, 7, 33, generator=g).double()
+    with torch.no_grad():
+        critic.fc1.weight[::2] = 0.0  # every other hidden unit: pre-activation exactly 0
+    batch = _critic_batch(g)
+    for ref, new in zip(_critic_step_values(critic, _separate_passes, *batch),
+                        _critic_step_values(critic, losses.critic_terms, *batch)):
+        torch.testing.assert_close(new, ref, rtol=1e-12, atol=1e-15)
+
+
+def test_critic_terms_of_any_other_critic_match_three_passes(float64_penalty):
+    from zsl_pipeline.methods.wgan.models import FiLMCritic
+
+    g = torch.Generator().manual_seed(2)
+    critic = FiLMCritic(20, 7, 16, generator=g).double()
+    assert not hasattr(critic, "scores_and_input_gradient")
+    batch = _critic_batch(g)
+    for ref, new in zip(_critic_step_values(critic, _separate_passes, *batch),
+                        _critic_step_values(critic, losses.critic_terms, *batch)):
+        torch.testing.assert_close(new, ref, rtol=1e-12, atol=1e-15)
+
+
+def test_fused_critic_pass_refuses_inputs_that_need_gradients():
+    from zsl_pipeline.methods.tfvaegan.models import Critic
+
+    critic = Critic(4, 2, 8, generator=torch.Generator().manual_seed(0))
+    x, a = torch.rand(3, 4, requires_grad=True), torch.rand(3, 2)
+    with pytest.raises(ValueError, match="constants"):
+        critic.scores_and_input_gradient(x, a, x.detach(), a)

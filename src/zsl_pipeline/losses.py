@@ -52,6 +52,17 @@ def weighted_l1_cycle_loss(pred: Tensor, target: Tensor) -> Tensor:
     return (d.abs().pow(3) / row_norm).sum() / d.shape[0]
 
 
+def interpolates(real: Tensor, fake: Tensor, alpha: Tensor) -> Tensor:
+    """x̂ = α·real + (1 − α)·fake, detached, with one α per sample (``alpha`` (B,) or (B, 1))."""
+    alpha = alpha.reshape(-1, 1).to(real.dtype)  # (B,) -> (B, 1), broadcast over feature dims
+    return alpha * real.detach() + (1.0 - alpha) * fake.detach()
+
+
+def penalty_from_gradients(grads: Tensor) -> Tensor:
+    """mean_i (‖g_i‖₂ − 1)² over the rows of the critic's input gradients (§2.3)."""
+    return (grads.float().norm(p=2, dim=1) - 1.0).pow(2).mean()
+
+
 def gradient_penalty(
     critic: Callable[[Tensor, Tensor], Tensor], real: Tensor, fake: Tensor, cond: Tensor, alpha: Tensor
 ) -> Tensor:
@@ -61,13 +72,34 @@ def gradient_penalty(
     the caller so that the function stays pure). The gradient is taken w.r.t. the feature only,
     with ``create_graph=True`` so the penalty trains the critic.
     """
-    alpha = alpha.reshape(-1, 1).to(real.dtype)  # (B,) -> (B, 1), broadcast over feature dims
-    interpolates = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
-    scores = critic(interpolates, cond)
+    x_hat = interpolates(real, fake, alpha).requires_grad_(True)
+    scores = critic(x_hat, cond)
     (grads,) = torch.autograd.grad(
-        outputs=scores, inputs=interpolates, grad_outputs=torch.ones_like(scores), create_graph=True
+        outputs=scores, inputs=x_hat, grad_outputs=torch.ones_like(scores), create_graph=True
     )
-    return (grads.float().norm(p=2, dim=1) - 1.0).pow(2).mean()
+    return penalty_from_gradients(grads)
+
+
+def critic_terms(
+    critic: Callable[[Tensor, Tensor], Tensor], real: Tensor, fake: Tensor, cond: Tensor, alpha: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """D(real, a), D(fake, a) and the gradient penalty of one WGAN-GP critic step.
+
+    A critic with ``scores_and_input_gradient`` (``models.critic.MLPCritic``) does all three in
+    one pass; any other critic scores real and fake in one batched pass and takes the penalty
+    by double backward (:func:`gradient_penalty`). The values are those of three separate
+    passes (the critic treats every row independently); only summation order differs.
+    """
+    batch = real.shape[0]
+    fused = getattr(critic, "scores_and_input_gradient", None)
+    if fused is not None:
+        scores, grads = fused(torch.cat((real, fake)).detach(), torch.cat((cond, cond)).detach(),
+                              interpolates(real, fake, alpha), cond.detach())
+        penalty = penalty_from_gradients(grads)
+    else:
+        scores = critic(torch.cat((real, fake)), torch.cat((cond, cond)))
+        penalty = gradient_penalty(critic, real, fake, cond, alpha)
+    return scores[:batch], scores[batch:], penalty
 
 
 def wgan_critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:

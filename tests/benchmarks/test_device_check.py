@@ -41,7 +41,8 @@ def test_the_quick_check_runs_every_section_on_a_cpu_and_reports_the_keys(tmp_pa
     assert REPORT_KEYS <= report.keys()
     sections = by_name(report)
     assert list(sections) == [
-        "matmul", "gpu_tests", "tfvaegan_cub_epoch_fp32", "tfvaegan_cub_epoch_bf16", "methods_iterations",
+        "matmul", "gpu_tests", "tfvaegan_cub_epoch_fp32", "tfvaegan_cub_epoch_bf16", "tfvaegan_floor",
+        "methods_iterations",
         "extraction", "demo_chain", "compare",
     ]
     for section in sections.values():
@@ -53,13 +54,16 @@ def test_the_quick_check_runs_every_section_on_a_cpu_and_reports_the_keys(tmp_pa
     assert {sections[name]["status"] for name in ran} == {"ok"}, report["sections"]
     assert report["matmul_tflops"]["fp32"] > 0
     assert report["tfvaegan_cub_epoch_s"]["fp32"] > 0 and report["peak_gpu_memory_gb"] == {"fp32": None}
+    for key in ("plain_pass", "feedback_pass"):  # measured against its floor (> 1: the floor is a lower bound)
+        assert report["tfvaegan_floor_fp32"][key]["floor_ratio"] > 1
+        assert report["tfvaegan_floor_fp32"][key]["optimizer_floor_s"] > 0
     assert set(report["methods_iterations_per_s"]) == {"tfvaegan", "clswgan", "zswgan", "filmwgan", "cada_vae"}
     assert all(0 < f["fp32"] < 1 for f in report["methods_matmul_fraction"].values())
     assert report["extraction_images_per_s"]["fp32"]["extract_features"] > 0
     assert report["kedro_tfvaegan"]["metrics"] and report["kedro_compare"]["metrics"]
     assert report["total_seconds"] < 600  # the --quick promise on a 2-core CPU
     markdown = (tmp_path / "device_check.md").read_text()
-    assert "| methods_iterations | ok |" in markdown and "| cada_vae |" in markdown
+    assert "| methods_iterations | ok |" in markdown and "| feedback_pass |" in markdown and "| cada_vae |" in markdown
     assert not (tmp_path / "project").exists()  # the demo's throw-away copy is gone
 
 

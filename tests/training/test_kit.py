@@ -126,3 +126,55 @@ def test_models_digest_names_the_weights():
     assert models_digest({"models": {"G": net.state_dict()}}) != models_digest(same)
     half = {"models": {"G": {k: v.to(torch.bfloat16) for k, v in same["models"]["G"].items()}}}
     assert models_digest(half) != models_digest(same)  # the dtype counts; bf16 hashes too
+
+
+# ---- optimiser and allocator ------------------------------------------------------------------
+def _adam_trajectory(make_optimizer, steps=5):
+    g = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(7, 5, generator=g)), torch.nn.Parameter(torch.randn(5, generator=g))]
+    opt = make_optimizer(params)
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g)
+        opt.step()
+    return [p.detach() for p in params], opt
+
+
+def test_fused_adam_is_the_same_adam_as_the_reference_one():
+    from zsl_pipeline.training.optim import fused_adam
+
+    options = {"lr": 1e-2, "betas": (0.5, 0.999)}
+    start, _ = _adam_trajectory(lambda params: torch.optim.Adam(params, **options), steps=0)
+    reference, _ = _adam_trajectory(lambda params: torch.optim.Adam(params, **options))
+    fused, opt = _adam_trajectory(lambda params: fused_adam(params, **options))
+    assert min((ref - first).abs().max().item() for ref, first in zip(reference, start)) > 1e-2  # they moved
+    assert opt.param_groups[0]["fused"]  # this torch has a fused CPU kernel
+    for ref, new in zip(reference, fused):
+        torch.testing.assert_close(new, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_fused_adam_falls_back_where_this_torch_has_no_fused_kernel(monkeypatch):
+    from zsl_pipeline.training import optim
+
+    real_adam = torch.optim.Adam
+
+    def old_torch_adam(params, fused=None, **options):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, **options)
+
+    monkeypatch.setattr(torch.optim, "Adam", old_torch_adam)
+    opt = optim.adam([torch.nn.Parameter(torch.zeros(3))], lr=1e-3, beta1=0.5)
+    assert not opt.param_groups[0]["fused"]
+    assert opt.param_groups[0]["betas"] == (0.5, optim.ADAM_BETA2)
+
+
+def test_keep_freed_cpu_memory_only_touches_cpu_runs():
+    import platform
+
+    from zsl_pipeline.training.allocator import keep_freed_cpu_memory
+
+    assert keep_freed_cpu_memory("cuda") is False  # a GPU run keeps the C library's defaults
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_cpu_memory(CPU) is True
+        assert keep_freed_cpu_memory(CPU) is True  # idempotent

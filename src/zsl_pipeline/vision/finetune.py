@@ -50,6 +50,7 @@ from zsl_pipeline.training.device import (
 )
 from zsl_pipeline.training.epoch_resume import EpochCheckpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
+from zsl_pipeline.training.optim import fused_adam
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import (
@@ -467,7 +468,7 @@ def finetune_backbone(
         torch.default_generator.manual_seed(config.seed)
         head = nn.Linear(FEATURE_DIM, seen.size).to(device)
         base_lrs = (config.lr, config.head_lr if config.head_lr is not None else config.lr)
-        optimizer = torch.optim.Adam(
+        optimizer = fused_adam(
             [{"params": trainable, "lr": base_lrs[0]}, {"params": head.parameters(), "lr": base_lrs[1]}],
             weight_decay=config.weight_decay,
         )

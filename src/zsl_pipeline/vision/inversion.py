@@ -29,6 +29,7 @@ from zsl_pipeline.training.device import (
 )
 from zsl_pipeline.training.epoch_resume import EpochCheckpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
+from zsl_pipeline.training.optim import fused_adam
 from zsl_pipeline.training.progress import EpochProgressBar
 from zsl_pipeline.training.stats import EpochStats, history_columns
 from zsl_pipeline.vision.backbone import FEATURE_DIM, ImageNetNormalize, ResNetBackbone
@@ -236,8 +237,8 @@ def train_inversion(
         generator, discriminator = build_networks(config, feature_dim=feats.shape[1])
         generator, discriminator = generator.to(device), discriminator.to(device)
         betas = (config.beta1, config.beta2)
-        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
+        opt_g = fused_adam(generator.parameters(), lr=config.lr, betas=betas)
+        opt_d = fused_adam(discriminator.parameters(), lr=config.lr, betas=betas)
         shuffle = torch.Generator().manual_seed(config.seed)
         networks = {"generator": generator, "discriminator": discriminator}
         optimizers = {"generator": opt_g, "discriminator": opt_d}

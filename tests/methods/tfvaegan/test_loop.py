@@ -105,9 +105,7 @@ def test_update_gp_weight_rule(penalty, factor):
 
 @pytest.mark.parametrize("penalty, adaptive", [(2.0, True), (0.5, True), (2.0, False)])
 def test_lambda_follows_a_mocked_penalty(monkeypatch, tiny_data, tiny_config, cpu, penalty, adaptive):
-    monkeypatch.setattr(
-        losses, "gradient_penalty", lambda critic, real, fake, cond, alpha: torch.tensor(penalty)
-    )
+    monkeypatch.setattr(losses, "penalty_from_gradients", lambda grads: torch.tensor(penalty))
     cfg = dataclasses.replace(tiny_config, adaptive_lambda=adaptive)
     result = train_tfvaegan(tiny_data, cfg, cpu)
     updates = cfg.feedback_loop * cfg.generator_iterations(tiny_data.ntrain)  # one per generator iteration

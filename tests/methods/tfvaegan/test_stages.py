@@ -141,6 +141,39 @@ def test_same_seed_gives_identical_metrics(tiny_dataset, cpu):
     assert final["harmonic_mean"] == history["final_harmonic_mean"][-1]
 
 
+def test_the_classifier_stage_reuses_the_last_epochs_evaluation_only_when_it_would_repeat_it(
+    tiny_dataset, cpu, monkeypatch
+):
+    ckpt, history = train_stage(tiny_dataset, TFVAEGANConfig(**CONFIG), cpu, show_progress=False)
+    assert ckpt["last_evaluation"]["epoch"] == CONFIG["nepoch"]
+    syn = synthesize_unseen_features(ckpt, tiny_dataset, cpu)
+    recomputed = stages.classifier_outputs(classify_synthetic(ckpt, tiny_dataset, syn, cpu))
+
+    trained = []
+    real_classify = stages.classify
+    monkeypatch.setattr(stages, "classify", lambda *a, **k: trained.append(1) or real_classify(*a, **k))
+    classifiers, results, clf_history = stages.train_classifiers(ckpt, tiny_dataset, syn, cpu)
+    assert trained == []  # reused, not trained again ...
+    for mode in ("zsl", "gzsl"):  # ... and the same classifiers as training them again gives
+        for key, tensor in recomputed[0][mode].items():
+            torch.testing.assert_close(classifiers[mode][key], tensor, rtol=0, atol=0)
+    assert {k: results[k] for k in recomputed[1]} == recomputed[1]
+    assert clf_history == recomputed[2]
+    assert results["final"]["zsl_accuracy"] == history["final_zsl_accuracy"][-1]
+
+    # anything that would change the outcome trains them again
+    stages.train_classifiers(ckpt, tiny_dataset, syn, cpu, overrides={"classifier_epochs": 3})
+    assert trained == [1]
+    fewer = synthesize_unseen_features(ckpt, tiny_dataset, cpu, overrides={"syn_num": 4})
+    stages.train_classifiers(ckpt, tiny_dataset, fewer, cpu, overrides={"syn_num": 4})
+    assert trained == [1, 1]
+    tampered = {**syn, "features": syn["features"] * 0.5}
+    stages.train_classifiers(ckpt, tiny_dataset, tampered, cpu)
+    assert trained == [1, 1, 1]
+    stages.train_classifiers({k: v for k, v in ckpt.items() if k != "last_evaluation"}, tiny_dataset, syn, cpu)
+    assert trained == [1, 1, 1, 1]  # a checkpoint written before the record existed
+
+
 def test_later_stages_take_synthesis_and_classifier_settings_from_overrides(tiny_dataset, cpu):
     ckpt, _ = train_stage(tiny_dataset, TFVAEGANConfig(**CONFIG), cpu, show_progress=False)
     syn = synthesize_unseen_features(ckpt, tiny_dataset, cpu, overrides={"syn_num": 4, "lr": 123.0})

@@ -32,12 +32,13 @@ from zsl_pipeline.methods.cada_vae.models import (
     reparameterize,
     warmup_factor,
 )
+from zsl_pipeline.training.allocator import keep_freed_cpu_memory
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
 from zsl_pipeline.training.epoch_resume import current_epoch_checkpoint, epoch_state, restore_epoch_state
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
-from zsl_pipeline.training.optim import ADAM_BETA2
+from zsl_pipeline.training.optim import ADAM_BETA2, fused_adam
 from zsl_pipeline.training.stats import EpochStats
 from zsl_pipeline.training.streams import init_stream, randperm, training_stream
 
@@ -113,8 +114,9 @@ def train(
     device = torch.device(device)
     check_same_device(data.device, device)
     check_precision(config.precision, device)
+    keep_freed_cpu_memory(device)
     models, rng = initial_state(config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device)
-    optimizer = torch.optim.Adam(
+    optimizer = fused_adam(
         models.parameters(), lr=config.lr, betas=VAE_BETAS, eps=VAE_EPS, weight_decay=0.0, amsgrad=True
     )
     iters = config.iterations_per_epoch(data.ntrain)

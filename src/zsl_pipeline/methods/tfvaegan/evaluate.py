@@ -3,7 +3,8 @@ the two final-classifier protocols (§2.8), per epoch or once."""
 
 from __future__ import annotations
 
-from typing import Callable
+import hashlib
+from typing import Any, Callable
 
 import torch
 
@@ -12,7 +13,9 @@ from zsl_pipeline.evaluation.synthesis import ClassifierSets, feature_sets
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import SemanticDecoder, TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.synthesis import synthesize, transform_features
+from zsl_pipeline.training.checkpoint import cpu_copy
 from zsl_pipeline.training.features import FeatureTensors
+from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
 
 
@@ -91,24 +94,63 @@ def evaluate_tfvaegan(
     return classify(models, data, config, syn_x, syn_y, generator=generator, progress=progress)
 
 
+def synthetic_digest(features: torch.Tensor, labels: torch.Tensor, rng_state: torch.Tensor) -> str:
+    """A hash of synthetic features, their labels and the random stream's state after synthesis:
+    everything the classifier stage takes from the synthesis stage."""
+    h = hashlib.sha256()
+    for tensor in (features, labels, rng_state):
+        tensor = tensor.detach().cpu().contiguous()
+        h.update(f"{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def classifier_outputs(result: ProtocolResult) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+    """The classifier stage's outputs of a result: (the classifiers' state dicts as CPU copies,
+    both protocols' numbers with the per-class accuracies, the per-epoch history columns)."""
+    classifiers = {
+        "input_mode": result.input_mode,
+        "zsl": cpu_copy(result.zsl_classifier.state_dict()),
+        "gzsl": cpu_copy(result.gzsl_classifier.state_dict()),
+    }
+    results = {
+        "final": vars(result.final),
+        "best_on_test": vars(result.best_on_test),
+        "per_class": {k: v.tolist() for k, v in result.per_class.items()},
+    }
+    return classifiers, results, history_columns(result.history)
+
+
 def make_epoch_evaluator(
     data: FeatureTensors,
     config: TFVAEGANConfig,
     device: torch.device,
     on_result: Callable[[int, ProtocolResult], None] | None = None,
+    on_last: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[int, dict[str, float], TFVAEGANModels], dict[str, float]]:
     """An ``on_epoch`` callback for :func:`train_tfvaegan` returning the flat metrics.
 
     Each epoch's evaluation draws from its own stream (``eval_stream(seed, device, epoch, noise_device)``).
     ``on_result(epoch, result)`` receives the full :class:`ProtocolResult` (e.g. to keep the
-    per-class table of the last epoch, or to log to a tracker).
+    per-class table of the last epoch, or to log to a tracker). ``on_last(record)`` receives, at
+    the last epoch (``config.nepoch``), the evaluation's record for the later stages to reuse
+    (``stages.reusable_evaluation``): the settings and device it ran with, the
+    :func:`synthetic_digest` of its synthetic features, and the :func:`classifier_outputs`.
     """
 
     def on_epoch(epoch: int, stats: dict[str, float], models: TFVAEGANModels) -> dict[str, float]:
         generator = eval_stream(config.seed, device, epoch, config.noise_device)
-        result = evaluate_tfvaegan(models, data, config, generator)
+        syn_x, syn_y = synthesize_unseen(models, data, config, generator)
+        digest = None
+        if on_last is not None and epoch + 1 == config.nepoch:  # hashing is a host sync: the last epoch only
+            digest = synthetic_digest(syn_x, syn_y, generator.get_state())
+        result = classify(models, data, config, syn_x, syn_y, generator=generator)
         if on_result is not None:
             on_result(epoch, result)
+        if digest is not None:
+            classifiers, results, history = classifier_outputs(result)
+            on_last({"epoch": epoch + 1, "settings": config.to_dict(), "device": device.type, "synthetic": digest,
+                     "classifiers": classifiers, "results": results, "history": history})
         return result.flat_metrics()
 
     return on_epoch

@@ -19,6 +19,7 @@ from zsl_pipeline.methods.tfvaegan.steps import (
     critic_phase,
     generator_step,
 )
+from zsl_pipeline.training.allocator import keep_freed_cpu_memory
 from zsl_pipeline.training.device import check_precision, check_same_device, tf32_allowed
 from zsl_pipeline.training.events import emit_epoch, emit_iteration
 from zsl_pipeline.training.features import FeatureTensors
@@ -127,6 +128,7 @@ def train_tfvaegan(
     """
     check_same_device(data.device, device)
     check_precision(config.precision, device)
+    keep_freed_cpu_memory(device)
     models, optimizers, rng = build_training_state(
         config, feature_dim=data.feature_dim, attr_dim=data.attr_dim, device=device
     )

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zsl_pipeline.models.critic import MLPCritic
 from zsl_pipeline.models.init import init_linear, linear
 
 #: LeakyReLU negative slope of every TF-VAEGAN network (§2.1).
@@ -75,8 +76,13 @@ class Generator(nn.Module):
         return torch.sigmoid(self.fc3(g1))
 
 
-class Critic(nn.Module):
-    """Conditional WGAN critic D(x, a): [x; a] -> ndh, LReLU -> 1, no activation (§2.2)."""
+class Critic(MLPCritic):
+    """Conditional WGAN critic D(x, a): [x; a] -> ndh, LReLU -> 1, no activation (§2.2).
+
+    ``scores_and_input_gradient`` (:class:`MLPCritic`) gives a critic step's three passes in one.
+    """
+
+    slope = LRELU_SLOPE
 
     def __init__(
         self,
@@ -89,11 +95,6 @@ class Critic(nn.Module):
         self.fc1 = linear(feature_dim + attr_dim, hidden_dim)
         self.fc2 = linear(hidden_dim, 1)
         init_linear(self, generator)
-
-    def forward(self, x: Tensor, a: Tensor) -> Tensor:
-        """Return critic scores, shape (B,)."""
-        h = F.leaky_relu(self.fc1(torch.cat((x, a), dim=-1)), LRELU_SLOPE)
-        return self.fc2(h).squeeze(-1)  # (B, 1) -> (B,)
 
 
 class SemanticDecoder(nn.Module):

@@ -60,6 +60,8 @@ def train_stage(
     a run started again with the same data, settings and code version resumes from it (a
     checkpoint of other code is not resumed: a warning, and training starts from scratch; one with
     ``epochs_completed >= nepoch`` is refused, ValueError); the file is removed once training completes.
+    The final checkpoint carries the last epoch's evaluation (``last_evaluation``), which the
+    classifier stage reuses instead of repeating it when nothing changed.
     """
     data = prepare_features(ds, device)
     path = checkpoint_path(checkpoint_dir, ds, config) if checkpoint_dir else None
@@ -71,7 +73,8 @@ def train_stage(
         check_resumable(resume, config, device, where=f"checkpoint {path}")
         log.info("found checkpoint %s after epoch %d: resuming", path, resume["epochs_completed"])
     bar = EpochProgressBar(total=config.nepoch, desc=f"TF-VAEGAN {ds.name}", enabled=show_progress)
-    evaluator = make_epoch_evaluator(data, config, device)
+    last_evaluation: dict[str, Any] = {}
+    evaluator = make_epoch_evaluator(data, config, device, on_last=last_evaluation.update)
 
     def on_epoch(epoch: int, stats: dict[str, float], models: TFVAEGANModels) -> dict[str, float]:
         metrics = evaluator(epoch, stats, models)
@@ -95,4 +98,7 @@ def train_stage(
         )
     if path is not None and path.is_file():
         path.unlink()
-    return result.checkpoint(), history_columns(result.history)
+    checkpoint = result.checkpoint()
+    if last_evaluation:
+        checkpoint["last_evaluation"] = last_evaluation  # for the later stages (stages.reusable_evaluation)
+    return checkpoint, history_columns(result.history)

@@ -18,14 +18,18 @@ from zsl_pipeline.data.contract import ZeroShotDataset
 from zsl_pipeline.data.fingerprint import check_source, source_data, stamped
 from zsl_pipeline.evaluation.protocols import ProtocolResult
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
-from zsl_pipeline.methods.tfvaegan.evaluate import classify, synthesize_unseen
+from zsl_pipeline.methods.tfvaegan.evaluate import (
+    classifier_outputs,
+    classify,
+    synthesize_unseen,
+    synthetic_digest,
+)
 from zsl_pipeline.methods.tfvaegan.loop import build_training_state
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.run import train_stage
 from zsl_pipeline.methods.tfvaegan.validation import select_nepoch
-from zsl_pipeline.training.checkpoint import cpu_copy, models_digest
+from zsl_pipeline.training.checkpoint import models_digest
 from zsl_pipeline.training.features import prepare_features
-from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,15 @@ def train_generative_model(
     return stamped(checkpoint, source), stamped(history, source)
 
 
+def stage_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> TFVAEGANConfig:
+    """The checkpoint's config with the ``overrides`` that do not shape generator training
+    (:data:`STAGE_SETTINGS`); other keys of ``overrides`` are ignored."""
+    saved = dict(checkpoint["config"])
+    saved.pop("amp", None)  # checkpoints written before `precision` replaced it (they trained in bf16 on CUDA)
+    saved.update({k: v for k, v in (overrides or {}).items() if k in STAGE_SETTINGS})
+    return TFVAEGANConfig(**saved)
+
+
 def load_models(
     checkpoint: Mapping[str, Any], device: torch.device, overrides: Mapping[str, Any] | None = None
 ) -> tuple[TFVAEGANModels, TFVAEGANConfig]:
@@ -77,10 +90,7 @@ def load_models(
     classifier settings such as ``syn_num``, ``a2``, ``classifier_*``), so the later stages can
     be rerun with new values on a cached generator; other keys of ``overrides`` are ignored.
     """
-    saved = dict(checkpoint["config"])
-    saved.pop("amp", None)  # checkpoints written before `precision` replaced it (they trained in bf16 on CUDA)
-    saved.update({k: v for k, v in (overrides or {}).items() if k in STAGE_SETTINGS})
-    config = TFVAEGANConfig(**saved)
+    config = stage_config(checkpoint, overrides)
     models, _, _ = build_training_state(
         config, feature_dim=int(checkpoint["feature_dim"]), attr_dim=int(checkpoint["attr_dim"]), device=device
     )
@@ -121,21 +131,10 @@ def synthesize_unseen_features(
     return stamped(synthetic, source)
 
 
-def classify_synthetic(
-    checkpoint: Mapping[str, Any],
-    ds: ZeroShotDataset,
-    synthetic: Mapping[str, Any],
-    device: torch.device,
-    overrides: Mapping[str, Any] | None = None,
-) -> ProtocolResult:
-    """Train the ZSL and GZSL softmax classifiers on the transformed features, both protocols.
-
-    The classifiers continue the random stream of the synthesis stage, in a generator of the
-    device type it was made on: a CPU stream (a CPU run's, or ``noise_device: cpu``) continues on
-    any device, its draws moved there; a CUDA stream only on CUDA, anything else is an error.
-    The generator and the synthetic features must both come from ``ds`` (``source_data``, checked),
-    and the features from this generator (``generator``, checked).
-    """
+def _check_stage_inputs(checkpoint: Mapping[str, Any], ds: ZeroShotDataset, synthetic: Mapping[str, Any],
+                        device: torch.device) -> None:
+    """The generator and the synthetic features come from ``ds``, the features from this
+    generator, and their random stream can continue on ``device``; ValueError otherwise."""
     source = source_data(ds)
     check_source(checkpoint, source, "the generator checkpoint (tfvaegan_model)")
     check_source(synthetic, source, "the synthetic features (synthetic_unseen_features)")
@@ -154,12 +153,55 @@ def classify_synthetic(
             f"run the classifier stage with --params device={made_on}, or rerun synthesis on {device.type} "
             "(--from-nodes=synthesize_unseen_features)"
         )
+
+
+def classify_synthetic(
+    checkpoint: Mapping[str, Any],
+    ds: ZeroShotDataset,
+    synthetic: Mapping[str, Any],
+    device: torch.device,
+    overrides: Mapping[str, Any] | None = None,
+) -> ProtocolResult:
+    """Train the ZSL and GZSL softmax classifiers on the transformed features, both protocols.
+
+    The classifiers continue the random stream of the synthesis stage, in a generator of the
+    device type it was made on: a CPU stream (a CPU run's, or ``noise_device: cpu``) continues on
+    any device, its draws moved there; a CUDA stream only on CUDA, anything else is an error.
+    The generator and the synthetic features must both come from ``ds`` (``source_data``, checked),
+    and the features from this generator (``generator``, checked).
+    """
+    _check_stage_inputs(checkpoint, ds, synthetic, device)
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
+    made_on = synthetic.get("rng_device", "cpu")
     gen = torch.Generator(device="cpu" if made_on == "cpu" else device)
     gen.set_state(synthetic["rng_state"])
     syn_x, syn_y = synthetic["features"].to(device), synthetic["labels"].to(device)
     return classify(models, data, config, syn_x, syn_y, generator=gen)
+
+
+def reusable_evaluation(
+    checkpoint: Mapping[str, Any],
+    synthetic: Mapping[str, Any],
+    device: torch.device,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The training stage's last-epoch evaluation (``last_evaluation`` of the checkpoint) when the
+    classifier stage would repeat it exactly, else None.
+
+    It is reused when it ran with the same settings (the checkpoint's, with ``overrides``), on
+    the same device type, and on the same synthetic features and random stream
+    (:func:`~zsl_pipeline.methods.tfvaegan.evaluate.synthetic_digest`): the synthesis stage
+    reproduces that evaluation's features exactly, so the classifiers would come out the same.
+    """
+    record = checkpoint.get("last_evaluation")
+    if not record:
+        return None
+    if record["device"] != device.type or record["settings"] != stage_config(checkpoint, overrides).to_dict():
+        return None
+    if record["synthetic"] != synthetic_digest(synthetic["features"], synthetic["labels"], synthetic["rng_state"]):
+        return None
+    return record
 
 
 def train_classifiers(
@@ -173,17 +215,20 @@ def train_classifiers(
     ``overrides``. Returns (the classifiers' state dicts as CPU copies, so the saved file loads
     on a machine without the training device, both protocols' results with the per-class
     accuracies, the per-epoch classifier history columns); the first two stamped with
-    ``source_data``."""
-    result = classify_synthetic(checkpoint, ds, synthetic, device, overrides)
+    ``source_data``.
+
+    When the training stage's last-epoch evaluation ran on these very inputs
+    (:func:`reusable_evaluation`), its classifiers and results are returned instead of training
+    them again (the same numbers: the inputs are checked to be identical).
+    """
+    _check_stage_inputs(checkpoint, ds, synthetic, device)
+    record = reusable_evaluation(checkpoint, synthetic, device, overrides)
+    if record is not None:
+        log.info("the classifiers of the training stage's last epoch (%d) ran on these inputs: reusing them",
+                 record["epoch"])
+        classifiers, results, history = record["classifiers"], record["results"], record["history"]
+    else:
+        classifiers, results, history = classifier_outputs(classify_synthetic(checkpoint, ds, synthetic, device,
+                                                                              overrides))
     source = source_data(ds)
-    classifiers = {
-        "input_mode": result.input_mode,
-        "zsl": cpu_copy(result.zsl_classifier.state_dict()),
-        "gzsl": cpu_copy(result.gzsl_classifier.state_dict()),
-    }
-    results = {
-        "final": vars(result.final),
-        "best_on_test": vars(result.best_on_test),
-        "per_class": {k: v.tolist() for k, v in result.per_class.items()},
-    }
-    return stamped(classifiers, source), stamped(results, source), history_columns(result.history)
+    return stamped(classifiers, source), stamped(results, source), history

@@ -16,7 +16,7 @@ from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import TFVAEGANModels, generate
 from zsl_pipeline.training.device import precision_autocast
 from zsl_pipeline.training.features import FeatureTensors
-from zsl_pipeline.training.optim import ADAM_BETA2, adam
+from zsl_pipeline.training.optim import ADAM_BETA2, adam, fused_adam
 from zsl_pipeline.training.streams import rand, randn, randperm
 
 #: Adam's default betas, which the reference keeps for the encoder only (§2.4, pitfall 6).
@@ -47,7 +47,7 @@ class TFVAEGANOptimizers:
 def build_optimizers(models: TFVAEGANModels, config: TFVAEGANConfig) -> TFVAEGANOptimizers:
     """E: Adam(lr, default betas); G, D: Adam(lr, β1); F: Adam(feed_lr, β1); Dec: Adam(dec_lr, β1)."""
     return TFVAEGANOptimizers(
-        encoder=torch.optim.Adam(models.encoder.parameters(), lr=config.lr, betas=ENCODER_BETAS),
+        encoder=fused_adam(models.encoder.parameters(), lr=config.lr, betas=ENCODER_BETAS),
         generator=adam(models.generator.parameters(), lr=config.lr, beta1=config.beta1),
         critic=adam(models.critic.parameters(), lr=config.lr, beta1=config.beta1),
         decoder=adam(models.decoder.parameters(), lr=config.dec_lr, beta1=config.beta1),
@@ -122,8 +122,7 @@ def critic_step(
     alpha = rand((x.shape[0], 1), rng, x.device)  # one α per sample
     optimizers.critic.zero_grad(set_to_none=True)
     with ctx():
-        d_real, d_fake = models.critic(x, a), models.critic(x_fake, a)
-        penalty = losses.gradient_penalty(models.critic, x, x_fake, a, alpha)
+        d_real, d_fake, penalty = losses.critic_terms(models.critic, x, x_fake, a, alpha)
     d_loss = config.gamma_d * losses.wgan_critic_loss(d_real, d_fake) + config.gamma_d * lam.float() * penalty
     d_loss.backward()
     optimizers.critic.step()

@@ -31,6 +31,7 @@ from zsl_pipeline.methods.base import Progress
 from zsl_pipeline.methods.wgan.config import WGANConfig
 from zsl_pipeline.methods.wgan.models import build_wgan, init_network
 from zsl_pipeline.models.classifier import LinearLogSoftmax
+from zsl_pipeline.training.allocator import keep_freed_cpu_memory
 from zsl_pipeline.training.checkpoint import envelope
 from zsl_pipeline.training.device import check_precision, check_same_device, precision_autocast, tf32_allowed
 from zsl_pipeline.training.epoch_resume import current_epoch_checkpoint, epoch_state, restore_epoch_state
@@ -110,8 +111,7 @@ def critic_step(
     alpha = rand((x.shape[0], 1), rng, device)  # one α per sample
     opt_d.zero_grad(set_to_none=True)
     with precision_autocast(device, config.precision):
-        d_real, d_fake = net_d(x, a), net_d(fake, a)
-        gp = losses.gradient_penalty(net_d, x, fake, a, alpha)
+        d_real, d_fake, gp = losses.critic_terms(net_d, x, fake, a, alpha)
     d_loss = losses.wgan_critic_loss(d_real, d_fake) + config.gp_weight * gp
     d_loss.backward()
     opt_d.step()
@@ -163,6 +163,7 @@ def train(
     """
     check_same_device(data.device, device)
     check_precision(config.precision, device)
+    keep_freed_cpu_memory(device)
     noise_dim = config.noise_dim(data.attr_dim)
     classes, remap = training_class_map(data.train_y, data.num_classes)
     init_rng = init_stream(config.seed)

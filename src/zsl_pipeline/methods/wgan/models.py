@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zsl_pipeline.models.critic import MLPCritic
 from zsl_pipeline.models.init import INIT_STD, init_linear, linear
 
 #: LeakyReLU slope of the generators' and critics' hidden layers (§4.1, part 2 §7.3).
@@ -71,8 +72,10 @@ class ConcatGenerator(nn.Module):
         return F.relu(self.fc2(h))
 
 
-class ConcatCritic(nn.Module):
+class ConcatCritic(MLPCritic):
     """D(x, a): [x; a] -> hidden, LReLU(0.2) -> 1, linear (§4.1 ``MLP_CRITIC``; §7.3 ZS-WGAN)."""
+
+    slope = LRELU_SLOPE
 
     def __init__(
         self,
@@ -86,11 +89,6 @@ class ConcatCritic(nn.Module):
         self.fc1 = linear(feature_dim + attr_dim, hidden_dim)
         self.fc2 = linear(hidden_dim, 1)
         init_network(self, init, generator)
-
-    def forward(self, x: Tensor, a: Tensor) -> Tensor:
-        """Return critic scores, shape (B,)."""
-        h = F.leaky_relu(self.fc1(torch.cat((x, a), dim=1)), LRELU_SLOPE)
-        return self.fc2(h).squeeze(1)
 
 
 class FiLM(nn.Module):
