@@ -13,8 +13,11 @@ methods_spec.md §2.5), and reports for the no-feedback pass and the feedback pa
   those times, i.e. the iteration's FLOPs at this device's rate for each product's shape;
 * ``optimizer_floor_s``: the optimiser steps (Adam, bound by memory bandwidth) replayed alone
   the same way;
-* ``floor_ratio``: s_per_iter ÷ matmul_floor_s (the issue's measure), and
-  ``floor_ratio_with_optimizer``: s_per_iter ÷ (matmul + optimizer floors);
+* ``floor_ratio``: s_per_iter ÷ matmul_floor_s, and ``floor_ratio_with_optimizer``:
+  s_per_iter ÷ (matmul + optimizer floors);
+* ``matmul_in_training_s``, ``optimizer_in_training_s``: the same products and steps as they
+  ran inside the recorded iteration (profiler self time), so the gap to the floor splits into
+  products slower in training than alone, and everything else;
 * the iteration's GFLOP and ``seconds_per_cub_epoch_without_eval`` (CUB's 7,057 rows: 111
   iterations per pass).
 
@@ -33,6 +36,7 @@ from collections import Counter
 from typing import Any
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
@@ -135,6 +139,25 @@ def floors(recorder: OpRecorder, device: torch.device) -> tuple[dict[str, float]
     return total, rows
 
 
+def in_training(prof: profile, device: torch.device) -> dict[str, float]:
+    """Kernel time of the recorded iteration's matrix products and optimiser steps, as they ran
+    inside training (profiler self time: CPU time on a CPU, device time on CUDA)."""
+    matmuls = {f"aten::{func.__name__.split('.')[0]}" for func in MATMULS}
+    optimizers = {f"aten::{func.__name__.split('.')[0]}" for func in OPTIMIZERS}
+    sums = {"matmul_in_training_s": 0.0, "optimizer_in_training_s": 0.0}
+    for event in prof.key_averages():
+        if device.type == "cuda":
+            micros = getattr(event, "self_device_time_total", None)
+            micros = getattr(event, "self_cuda_time_total", 0.0) if micros is None else micros
+        else:
+            micros = event.self_cpu_time_total
+        if event.key in matmuls:
+            sums["matmul_in_training_s"] += micros / 1e6
+        elif event.key in optimizers:
+            sums["optimizer_in_training_s"] += micros / 1e6
+    return sums
+
+
 def cub_shaped(device: torch.device, ntrain: int) -> FeatureTensors:
     g = torch.Generator().manual_seed(0)
     d, a = CUB["feature_dim"], CUB["attr_dim"]
@@ -183,17 +206,22 @@ def measure(device: torch.device, precision: str, iters: int, shapes: bool, **ov
     data = cub_shaped(device, per_pass * config.batch_size)
     stamps: dict[int, float] = {}
     recorders = [OpRecorder(), OpRecorder()]
-    active: list[OpRecorder] = []
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    profilers = [profile(activities=activities), profile(activities=activities)]
+    active: list[int] = []
 
     def on_iteration(done: int, total: int) -> None:
         _sync(device)
         stamps[done] = time.perf_counter()
         if active:  # the recorded iteration just finished
-            active.pop().__exit__(None, None, None)
+            index = active.pop()
+            recorders[index].__exit__(None, None, None)
+            profilers[index].stop()
         position = (done - 1) % per_pass + 1  # 1-based within the pass that just ran
         if position == 1 and done < total:  # the next iteration is a pass's 2nd: record it
-            active.append(recorders[(done - 1) // per_pass])
-            active[-1].__enter__()
+            active.append((done - 1) // per_pass)
+            profilers[active[-1]].start()
+            recorders[active[-1]].__enter__()
 
     with iteration_listener(on_iteration):
         train_tfvaegan(data, config, device)
@@ -208,6 +236,7 @@ def measure(device: torch.device, precision: str, iters: int, shapes: bool, **ov
             "achieved_gflop_per_s": total["gflop_per_iter"] / seconds,
             "floor_ratio": seconds / total["matmul_floor_s"],
             "floor_ratio_with_optimizer": seconds / (total["matmul_floor_s"] + total["optimizer_floor_s"]),
+            **in_training(profilers[index], device),
         }
         if shapes:
             report[key]["products"] = rows

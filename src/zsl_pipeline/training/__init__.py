@@ -13,6 +13,8 @@
 * :mod:`~zsl_pipeline.training.events`: the epoch channel (each finished epoch, and the
   iterations inside it, to whoever listens: the MLflow hook, the progress bar);
 * :mod:`~zsl_pipeline.training.progress`: the progress bar.
+* :mod:`~zsl_pipeline.training.optim`: Adam as the references configure it, fused where torch can;
+* :mod:`~zsl_pipeline.training.allocator`: freed CPU memory kept for reuse during CPU training.
 """
 
 from zsl_pipeline.training.checkpoint import cpu_copy, envelope, load_checkpoint, save_checkpoint
