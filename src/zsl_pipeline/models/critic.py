@@ -30,7 +30,8 @@ def _slopes(pre: Tensor, slope: float) -> Tensor:
 
 class _FusedWGANGP(torch.autograd.Function):
     """Scores of the first ``n`` rows of ``inputs`` and ∇_x D at the remaining rows, with a
-    hand-written backward for the parameters (the inputs are constants of a critic step)."""
+    hand-written backward for the parameters (the inputs are constants of a critic step). The
+    backward is not itself differentiable: a critic step needs first derivatives only."""
 
     @staticmethod
     def forward(ctx, inputs: Tensor, n: int, feature_dim: int, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,  # noqa: PLR0917 (autograd.Function.apply takes positional arguments only)
@@ -39,8 +40,7 @@ class _FusedWGANGP(torch.autograd.Function):
         h = F.leaky_relu(pre[:n], slope)
         scores = torch.addmm(b2, h, w2.t()).squeeze(1)  # (n,)
         weighted = _slopes(pre[n:], slope) * w2  # (m, H) = w2 ⊙ LReLU'(p̂)
-        w1x = w1[:, :feature_dim]
-        grads = weighted @ w1x  # (m, d_x)
+        grads = weighted @ w1[:, :feature_dim]  # (m, d_x)
         ctx.save_for_backward(inputs, pre, h, weighted, w1, w2)
         ctx.n, ctx.feature_dim, ctx.slope = n, feature_dim, slope
         return scores, grads
