@@ -63,6 +63,11 @@ def envelope(
     }
 
 
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """The raw bytes of a tensor's elements in row-major order (on any device), for hashing."""
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
 def models_digest(checkpoint: Mapping[str, Any]) -> str:
     """A short hash of a checkpoint's trained weights (``models``: every state dict's tensors, in
     name order), so an output made from it can name the very networks it came from."""
@@ -70,7 +75,7 @@ def models_digest(checkpoint: Mapping[str, Any]) -> str:
     for name in sorted(checkpoint["models"]):
         for key, tensor in sorted(checkpoint["models"][name].items()):
             h.update(f"{name}.{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(tensor_bytes(tensor))
     return h.hexdigest()[:16]
 
 

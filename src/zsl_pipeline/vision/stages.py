@@ -36,6 +36,7 @@ from zsl_pipeline.data.images import load_image
 from zsl_pipeline.methods.base import method_code_version
 from zsl_pipeline.methods.tfvaegan.models import generate
 from zsl_pipeline.methods.tfvaegan.stages import load_models
+from zsl_pipeline.training.checkpoint import tensor_bytes
 from zsl_pipeline.training.epoch_resume import EpochCheckpoint
 from zsl_pipeline.training.features import prepare_features
 from zsl_pipeline.training.streams import randn
@@ -74,7 +75,7 @@ def _weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for key, tensor in sorted(state_dict.items()):
         h.update(key.encode())
-        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(tensor_bytes(tensor))
     return h.hexdigest()[:16]
 
 

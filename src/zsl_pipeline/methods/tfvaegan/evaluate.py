@@ -13,7 +13,7 @@ from zsl_pipeline.evaluation.synthesis import ClassifierSets, feature_sets
 from zsl_pipeline.methods.tfvaegan.config import TFVAEGANConfig
 from zsl_pipeline.methods.tfvaegan.models import SemanticDecoder, TFVAEGANModels
 from zsl_pipeline.methods.tfvaegan.synthesis import synthesize, transform_features
-from zsl_pipeline.training.checkpoint import cpu_copy
+from zsl_pipeline.training.checkpoint import cpu_copy, tensor_bytes
 from zsl_pipeline.training.features import FeatureTensors
 from zsl_pipeline.training.stats import history_columns
 from zsl_pipeline.training.streams import eval_stream
@@ -99,9 +99,8 @@ def synthetic_digest(features: torch.Tensor, labels: torch.Tensor, rng_state: to
     everything the classifier stage takes from the synthesis stage."""
     h = hashlib.sha256()
     for tensor in (features, labels, rng_state):
-        tensor = tensor.detach().cpu().contiguous()
         h.update(f"{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(tensor_bytes(tensor))
     return h.hexdigest()[:16]
 
 

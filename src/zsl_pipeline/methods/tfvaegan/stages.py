@@ -132,9 +132,10 @@ def synthesize_unseen_features(
 
 
 def _check_stage_inputs(checkpoint: Mapping[str, Any], ds: ZeroShotDataset, synthetic: Mapping[str, Any],
-                        device: torch.device) -> None:
+                        device: torch.device) -> dict[str, str]:
     """The generator and the synthetic features come from ``ds``, the features from this
-    generator, and their random stream can continue on ``device``; ValueError otherwise."""
+    generator, and their random stream can continue on ``device``; ValueError otherwise.
+    Returns ``source_data(ds)``."""
     source = source_data(ds)
     check_source(checkpoint, source, "the generator checkpoint (tfvaegan_model)")
     check_source(synthetic, source, "the synthetic features (synthetic_unseen_features)")
@@ -153,6 +154,7 @@ def _check_stage_inputs(checkpoint: Mapping[str, Any], ds: ZeroShotDataset, synt
             f"run the classifier stage with --params device={made_on}, or rerun synthesis on {device.type} "
             "(--from-nodes=synthesize_unseen_features)"
         )
+    return source
 
 
 def classify_synthetic(
@@ -171,6 +173,17 @@ def classify_synthetic(
     and the features from this generator (``generator``, checked).
     """
     _check_stage_inputs(checkpoint, ds, synthetic, device)
+    return _classify(checkpoint, ds, synthetic, device, overrides)
+
+
+def _classify(
+    checkpoint: Mapping[str, Any],
+    ds: ZeroShotDataset,
+    synthetic: Mapping[str, Any],
+    device: torch.device,
+    overrides: Mapping[str, Any] | None,
+) -> ProtocolResult:
+    """:func:`classify_synthetic` on inputs already checked (:func:`_check_stage_inputs`)."""
     models, config = load_models(checkpoint, device, overrides)
     data = prepare_features(ds, device)
     made_on = synthetic.get("rng_device", "cpu")
@@ -221,14 +234,12 @@ def train_classifiers(
     (:func:`reusable_evaluation`), its classifiers and results are returned instead of training
     them again (the same numbers: the inputs are checked to be identical).
     """
-    _check_stage_inputs(checkpoint, ds, synthetic, device)
+    source = _check_stage_inputs(checkpoint, ds, synthetic, device)
     record = reusable_evaluation(checkpoint, synthetic, device, overrides)
     if record is not None:
         log.info("the classifiers of the training stage's last epoch (%d) ran on these inputs: reusing them",
                  record["epoch"])
         classifiers, results, history = record["classifiers"], record["results"], record["history"]
     else:
-        classifiers, results, history = classifier_outputs(classify_synthetic(checkpoint, ds, synthetic, device,
-                                                                              overrides))
-    source = source_data(ds)
+        classifiers, results, history = classifier_outputs(_classify(checkpoint, ds, synthetic, device, overrides))
     return stamped(classifiers, source), stamped(results, source), history
